@@ -1,0 +1,99 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "circle-archive",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "circle-archive", targets: ["circle-archive"]),
+        .library(name: "ArchiveStore", targets: ["ArchiveStore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // The schema: migrations/*.sql compiled into the binary. List every new file here.
+        .target(
+            name: "ArchiveMigrations",
+            path: "migrations",
+            resources: [.embedInCode("0001_initial.sql")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ArchiveStore",
+            dependencies: [
+                "ArchiveMigrations",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ArchiveServer",
+            dependencies: [
+                "ArchiveStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CircleArchiveCLI",
+            dependencies: [
+                "ArchiveServer",
+                "ArchiveStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "circle-archive",
+            dependencies: ["CircleArchiveCLI"],
+            swiftSettings: swiftSettings
+        ),
+        // Fixtures and helpers shared by the test targets.
+        .target(
+            name: "ArchiveTestSupport",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            path: "Tests/ArchiveTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ArchiveStoreTests",
+            dependencies: ["ArchiveStore", "ArchiveMigrations", "ArchiveTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ArchiveServerTests",
+            dependencies: [
+                "ArchiveServer",
+                "ArchiveStore",
+                "ArchiveTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["CircleArchiveCLI", "ArchiveStore", "ArchiveTestSupport", "circle-archive"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

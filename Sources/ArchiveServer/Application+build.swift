@@ -1,0 +1,91 @@
+import ArchiveStore
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// Opens the archive (applying migrations) and builds the HTTP application; it does not start it.
+/// `serve` runs the result with `runService()`, which shuts down gracefully on SIGTERM and SIGINT:
+/// stop accepting, finish in-flight requests, then close the database.
+public func buildApplication(
+    _ configuration: ServeConfiguration,
+    logger: Logger
+) async throws -> some ApplicationProtocol {
+    try configuration.validate()
+    let store = try ArchiveStore(
+        path: configuration.databasePath,
+        options: ArchiveStore.Options(durability: configuration.durability))
+    let router = buildRouter(store: store, configuration: configuration, logger: logger)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "circle-archive"),
+        services: [StoreService(store: store, logger: logger)],
+        logger: logger)
+}
+
+/// The routes, separate from the application so tests can drive them without a socket.
+public func buildRouter(store: ArchiveStore, configuration: ServeConfiguration, logger: Logger) -> Router<BasicRequestContext> {
+    let router = Router()
+    router.add(middleware: AllowedMethodsMiddleware(allowed: [
+        WebhookController.path: [.post],
+        "/healthz": [.get, .head],
+    ]))
+    WebhookController(
+        store: store,
+        verifier: configuration.allowUnsigned ? nil : SignatureVerifier(secrets: configuration.secrets),
+        maxBodyBytes: configuration.maxBodyBytes,
+        logger: logger
+    ).addRoutes(to: router)
+    router.get("/healthz") { _, _ -> Response in
+        do {
+            try await store.reader.healthCheck()
+            return .json(.ok, #"{"status":"ok"}"#)
+        } catch {
+            logger.error("health check failed", metadata: ["error": "\(error)"])
+            return .json(.serviceUnavailable, #"{"status":"unavailable"}"#)
+        }
+    }
+    return router
+}
+
+/// Keeps the store open while the server runs and closes it after the server has stopped:
+/// services shut down in reverse order, and the HTTP server is added after this one.
+struct StoreService: Service {
+    let store: ArchiveStore
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        do {
+            try store.close()
+            logger.info("archive closed", metadata: ["db": "\(store.path)"])
+        } catch {
+            logger.error("closing the archive failed", metadata: ["error": "\(error.message)"])
+        }
+    }
+}
+
+/// Answers 405 with an `Allow` header when a known path is called with another method; the router
+/// alone would answer 404, which would send a sender looking for the wrong mistake.
+struct AllowedMethodsMiddleware<Context: RequestContext>: RouterMiddleware {
+    let allowed: [String: [HTTPRequest.Method]]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let methods = allowed[request.uri.path], !methods.contains(request.method) {
+            var response = Response.json(.methodNotAllowed, #"{"error":"method not allowed"}"#)
+            response.headers[.allow] = methods.map(\.rawValue).joined(separator: ", ")
+            return response
+        }
+        return try await next(request, context)
+    }
+}
+
+extension Response {
+    static func json(_ status: HTTPResponse.Status, _ body: String) -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+    }
+}

@@ -1,0 +1,64 @@
+import ArchiveStore
+
+/// Everything `serve` needs, resolved once by the CLI (flag, then environment, then default).
+/// Code below the CLI never reads the environment.
+public struct ServeConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    public var databasePath: String
+    /// Secrets any one of which may sign a delivery, so a secret can be rotated without losing
+    /// deliveries. Empty only with `allowUnsigned`.
+    public var secrets: [String]
+    /// Accept deliveries without checking `circleci-signature` (for local trials only).
+    public var allowUnsigned: Bool
+    /// The largest body accepted; a body of exactly this size is accepted.
+    public var maxBodyBytes: Int
+    public var durability: ArchiveStore.Durability
+
+    public static let defaultHost = "127.0.0.1"
+    public static let defaultPort = 8080
+    public static let defaultDatabasePath = "circle-archive.sqlite"
+    public static let defaultMaxBodyBytes = 1 << 20
+
+    public init(
+        host: String = defaultHost,
+        port: Int = defaultPort,
+        databasePath: String = defaultDatabasePath,
+        secrets: [String] = [],
+        allowUnsigned: Bool = false,
+        maxBodyBytes: Int = defaultMaxBodyBytes,
+        durability: ArchiveStore.Durability = .full
+    ) {
+        self.host = host
+        self.port = port
+        self.databasePath = databasePath
+        self.secrets = secrets
+        self.allowUnsigned = allowUnsigned
+        self.maxBodyBytes = maxBodyBytes
+        self.durability = durability
+    }
+
+    /// Checks the combination of settings before anything is opened.
+    public func validate() throws(ConfigurationError) {
+        if secrets.isEmpty && !allowUnsigned {
+            throw ConfigurationError(
+                "no webhook secret: set CIRCLE_ARCHIVE_SECRETS (comma-separated) or pass --secret-file PATH; "
+                    + "--allow-unsigned accepts unsigned deliveries for local trials")
+        }
+        if !secrets.isEmpty && allowUnsigned {
+            throw ConfigurationError("--allow-unsigned cannot be combined with a webhook secret: signed deliveries are always verified")
+        }
+        if secrets.contains(where: \.isEmpty) {
+            throw ConfigurationError("a webhook secret is empty")
+        }
+        guard (0...65535).contains(port) else { throw ConfigurationError("port \(port) is out of range 0-65535") }
+        guard maxBodyBytes > 0 else { throw ConfigurationError("--max-body-bytes must be positive") }
+    }
+}
+
+/// A configuration mistake the operator must fix; the CLI exits 2 with its message.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import GRDB
+
+/// A value read from SQLite, in SQLite's own five storage classes.
+public enum SQLValue: Sendable, Equatable {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+    case blob([UInt8])
+}
+
+/// Read access to an archive. `query`, `report` and `export` open one read-only, so a mistyped
+/// statement can never change the archive; the server's store holds one on its own pool.
+public struct ArchiveReader: Sendable {
+    let database: any DatabaseReader
+
+    init(database: any DatabaseReader) {
+        self.database = database
+    }
+
+    /// Opens an existing archive read-only. It does not migrate: reading an archive must never
+    /// change it.
+    public static func open(path: String, busyTimeout: TimeInterval = 5) throws(StoreError) -> ArchiveReader {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw StoreError(
+                .cannotOpen, "no archive at \(path) (start `circle-archive serve` or run `circle-archive migrate` to create one)")
+        }
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(busyTimeout)
+        configuration.label = "circle-archive-reader"
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            // Opening is lazy about the file's contents; touch the schema so a non-database fails here.
+            _ = try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_schema") }
+            return ArchiveReader(database: queue)
+        } catch {
+            throw StoreError(.cannotOpen, "cannot open archive at \(path): \(describe(error))", cause: error)
+        }
+    }
+
+    /// Runs one SQL statement and hands its column names, then each row, to the callbacks as they
+    /// are read, so a large result is never held in memory. Errors thrown by the callbacks
+    /// (a closed stdout, say) are rethrown unchanged; SQLite errors become `.invalidQuery`.
+    public func query(
+        _ sql: String,
+        arguments: [SQLValue] = [],
+        columns: ([String]) throws -> Void,
+        row: ([SQLValue]) throws -> Void
+    ) throws {
+        var callbackError: (any Error)?
+        do {
+            try database.read { db in
+                let statement = try db.makeStatement(sql: sql)
+                statement.arguments = StatementArguments(arguments.map(\.databaseValue))
+                do {
+                    try columns(statement.columnNames)
+                } catch {
+                    callbackError = error
+                    return
+                }
+                let cursor = try Row.fetchCursor(statement)
+                let count = statement.columnCount
+                var values = [SQLValue](repeating: .null, count: count)
+                while let next = try cursor.next() {
+                    for index in 0..<count {
+                        values[index] = SQLValue(next[index] as DatabaseValue)
+                    }
+                    do {
+                        try row(values)
+                    } catch {
+                        callbackError = error
+                        return
+                    }
+                }
+            }
+        } catch {
+            throw StoreError(.invalidQuery, describe(error), cause: error)
+        }
+        if let callbackError { throw callbackError }
+    }
+
+    /// Succeeds when the database answers a trivial query.
+    public func healthCheck() async throws(StoreError) {
+        do {
+            _ = try await database.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+        } catch {
+            throw StoreError(.unavailable, "database does not answer: \(describe(error))", cause: error)
+        }
+    }
+
+    /// The id of the newest migration applied, e.g. `0001_initial`; nil for an empty database.
+    public func schemaVersion() throws(StoreError) -> String? {
+        do {
+            return try database.read { db in
+                guard try db.tableExists("grdb_migrations") else { return nil }
+                return try String.fetchOne(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier DESC LIMIT 1")
+            }
+        } catch {
+            throw StoreError(.unavailable, "cannot read schema version: \(describe(error))", cause: error)
+        }
+    }
+}
+
+extension SQLValue {
+    init(_ value: DatabaseValue) {
+        switch value.storage {
+        case .null: self = .null
+        case .int64(let integer): self = .integer(integer)
+        case .double(let double): self = .real(double)
+        case .string(let string): self = .text(string)
+        case .blob(let data): self = .blob([UInt8](data))
+        }
+    }
+
+    var databaseValue: DatabaseValue {
+        switch self {
+        case .null: return .null
+        case .integer(let integer): return integer.databaseValue
+        case .real(let double): return double.databaseValue
+        case .text(let string): return string.databaseValue
+        case .blob(let bytes): return Data(bytes).databaseValue
+        }
+    }
+}

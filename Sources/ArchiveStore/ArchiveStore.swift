@@ -1,0 +1,195 @@
+import ArchiveMigrations
+import Foundation
+import GRDB
+
+/// The archive: one SQLite file in WAL mode, one writer, concurrent readers.
+///
+/// This is the only type that writes the database. The HTTP server and the `import` command
+/// both hand it deliveries through `receive(_:)`, so an event is validated, deduplicated and
+/// normalized the same way whichever way it arrived.
+public final class ArchiveStore: Sendable {
+    /// How far a commit goes before `receive` returns.
+    public enum Durability: String, Sendable, CaseIterable {
+        /// `synchronous=FULL`: the WAL is fsynced at every commit, so a `stored` answer survives a
+        /// crash of the process and of the machine.
+        case full
+        /// `synchronous=NORMAL`: survives a crash of the process; a power loss may lose the last
+        /// commits before a checkpoint.
+        case normal
+    }
+
+    public struct Options: Sendable {
+        public var durability: Durability
+        /// How long a write waits for another process's lock before giving up with `.unavailable`.
+        public var busyTimeout: TimeInterval
+
+        public init(durability: Durability = .full, busyTimeout: TimeInterval = 5) {
+            self.durability = durability
+            self.busyTimeout = busyTimeout
+        }
+    }
+
+    private let pool: DatabasePool
+    public let path: String
+    /// Read access to the same file, for health checks and queries while the store writes.
+    public let reader: ArchiveReader
+
+    /// Opens (creating if needed) the archive at `path` and applies pending migrations.
+    public init(path: String, options: Options = Options()) throws(StoreError) {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(options.busyTimeout)
+        configuration.label = "circle-archive"
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw StoreError(.cannotOpen, "cannot open archive at \(path): \(describe(error))", cause: error)
+        }
+        self.path = path
+        reader = ArchiveReader(database: pool)
+        do {
+            // DatabasePool sets synchronous=NORMAL when it enables WAL, after any prepareDatabase
+            // hook, so the durability setting is applied once the pool is open.
+            let synchronous = options.durability == .full ? "FULL" : "NORMAL"
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
+        } catch {
+            throw StoreError(.cannotOpen, "cannot configure archive at \(path): \(describe(error))", cause: error)
+        }
+        try migrate()
+    }
+
+    /// The `synchronous` setting of the writer connection, as SQLite reports it (2 is FULL, 1 NORMAL).
+    public func writerSynchronousSetting() throws -> Int {
+        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    /// Flushes the WAL into the database file and closes every connection.
+    public func close() throws(StoreError) {
+        do {
+            try pool.close()
+        } catch {
+            throw StoreError(.unavailable, "cannot close archive: \(describe(error))", cause: error)
+        }
+    }
+
+    // MARK: Migrations
+
+    private static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        for migration in Migrations.all {
+            migrator.registerMigration(migration.id) { db in try db.execute(sql: migration.sql) }
+        }
+        return migrator
+    }()
+
+    private func migrate() throws(StoreError) {
+        do {
+            if try pool.read({ db in try Self.migrator.hasBeenSuperseded(db) }) {
+                throw StoreError(
+                    .schemaTooNew,
+                    "the archive at \(path) was written by a newer circle-archive (schema \(try reader.schemaVersion() ?? "?")); upgrade circle-archive"
+                )
+            }
+            try Self.migrator.migrate(pool)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.migrationFailed, "migration failed: \(describe(error))", cause: error)
+        }
+    }
+
+    // MARK: The write path
+
+    /// Archives one delivery: a parsed event is stored once per id and normalized into the
+    /// entity tables; a body that cannot be parsed is kept in `rejected_deliveries`.
+    /// Returns only after the transaction has committed.
+    public func receive(_ delivery: Delivery) async throws(StoreError) -> DeliveryOutcome {
+        let event: WebhookEvent
+        do {
+            event = try WebhookEvent(parsing: delivery.body)
+        } catch {
+            try await recordRejected(delivery, reason: error.reason)
+            return .rejected(reason: error.reason)
+        }
+        let payload = String(decoding: delivery.body, as: UTF8.self)
+        let receivedAt = delivery.receivedAt.iso8601
+        do {
+            let stored = try await pool.write { db in try Self.store(event, payload: payload, receivedAt: receivedAt, in: db) }
+            return stored ? .stored(id: event.id) : .duplicate(id: event.id)
+        } catch {
+            throw StoreError(.unavailable, "cannot store event \(event.id): \(describe(error))", cause: error)
+        }
+    }
+
+    /// Inserts the event unless its id is archived already, then merges its entities.
+    /// Returns false for a duplicate, which changes nothing.
+    private static func store(_ event: WebhookEvent, payload: String, receivedAt: String, in db: Database) throws -> Bool {
+        try db.cachedStatement(sql: Schema.insertEvent).execute(arguments: [
+            event.id, event.type, event.happenedAt.iso8601, receivedAt, event.webhookID, event.webhookName,
+            event.organizationID, event.projectID, event.pipelineID, event.workflowID, event.jobID, payload,
+        ])
+        guard db.changesCount > 0 else { return false }
+        let key = event.orderingKey
+        if let organization = event.organization {
+            try Schema.organizations.upsert(organization.columnValues, key: key, in: db)
+        }
+        if let project = event.project {
+            try Schema.projects.upsert(project.columnValues, key: key, in: db)
+        }
+        if let pipeline = event.pipeline {
+            try Schema.pipelines.upsert(pipeline.columnValues, key: key, in: db)
+        }
+        if let workflow = event.workflow {
+            try Schema.workflows.upsert(workflow.columnValues, key: key, in: db)
+        }
+        if let job = event.job {
+            try Schema.jobs.upsert(job.columnValues, key: key, in: db)
+        }
+        return true
+    }
+
+    private func recordRejected(_ delivery: Delivery, reason: String) async throws(StoreError) {
+        let headers =
+            "["
+            + delivery.headers.map { "[\(JSONText.quoted($0.name)),\(JSONText.quoted($0.value))]" }.joined(separator: ",")
+            + "]"
+        let eventType = delivery.headers.first { $0.name.lowercased() == "circleci-event-type" }?.value
+        let arguments: StatementArguments = [delivery.receivedAt.iso8601, reason, eventType, headers, Data(delivery.body)]
+        do {
+            try await pool.write { db in try db.cachedStatement(sql: Schema.insertRejected).execute(arguments: arguments) }
+        } catch {
+            throw StoreError(.unavailable, "cannot record rejected delivery: \(describe(error))", cause: error)
+        }
+    }
+}
+
+/// One HTTP delivery (or one line of an import), as received.
+public struct Delivery: Sendable {
+    public var body: [UInt8]
+    /// Request headers in arrival order, kept with a rejected delivery for diagnosis.
+    public var headers: [(name: String, value: String)]
+    public var receivedAt: Timestamp
+
+    public init(body: [UInt8], headers: [(name: String, value: String)] = [], receivedAt: Timestamp = .now()) {
+        self.body = body
+        self.headers = headers
+        self.receivedAt = receivedAt
+    }
+}
+
+public enum DeliveryOutcome: Sendable, Equatable {
+    /// Committed for the first time.
+    case stored(id: String)
+    /// That event id was archived already; nothing changed.
+    case duplicate(id: String)
+    /// The body is not an acceptable event; it was kept in `rejected_deliveries`.
+    case rejected(reason: String)
+}
+
+/// A short description of a GRDB or system error, without SQL arguments (which could hold
+/// payload data) and without GRDB's type names.
+func describe(_ error: any Error) -> String {
+    if let error = error as? DatabaseError {
+        return error.message ?? "SQLite error \(error.resultCode.rawValue)"
+    }
+    return "\(error)"
+}

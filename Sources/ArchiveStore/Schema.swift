@@ -1,0 +1,120 @@
+import GRDB
+
+/// The Swift side of the schema in `migrations/`: the column lists the write path binds and the
+/// merge rule for entity rows. Changing a table means a new migration and a change here.
+enum Schema {
+    static let insertEvent = """
+        INSERT INTO events (id, type, happened_at, received_at, webhook_id, webhook_name,
+                            organization_id, project_id, pipeline_id, workflow_id, job_id, payload)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO NOTHING
+        """
+
+    static let insertRejected = """
+        INSERT INTO rejected_deliveries (received_at, reason, event_type, headers, body) VALUES (?, ?, ?, ?, ?)
+        """
+
+    static let organizations = EntityTable(name: "organizations", columns: ["name"])
+    static let projects = EntityTable(name: "projects", columns: ["slug", "name", "organization_id"])
+    static let pipelines = EntityTable(
+        name: "pipelines",
+        columns: [
+            "number", "project_id", "created_at", "trigger_type", "trigger_actor_id", "vcs_provider_name",
+            "vcs_target_repository_url", "vcs_origin_repository_url", "vcs_revision", "vcs_branch", "vcs_tag",
+            "commit_subject", "commit_body", "commit_author_name", "commit_author_email", "commit_authored_at",
+            "commit_committer_name", "commit_committer_email", "commit_committed_at",
+        ])
+    static let workflows = EntityTable(
+        name: "workflows",
+        columns: ["name", "pipeline_id", "project_id", "status", "created_at", "stopped_at", "url"],
+        separatelyVersioned: ["status": "status_event_key", "stopped_at": "stopped_at_event_key"])
+    static let jobs = EntityTable(
+        name: "jobs",
+        columns: ["number", "name", "status", "started_at", "stopped_at", "workflow_id", "pipeline_id", "project_id"])
+}
+
+/// An entity table (organizations, projects, pipelines, workflows, jobs) and its merge rule.
+///
+/// Each row remembers the ordering key (`happened_at` + event id) of the newest event applied.
+/// A newer event overwrites the values it carries and keeps the others; an older event only
+/// fills values the row lacks, so it never overwrites newer data. Columns whose value changes over
+/// an entity's life and is absent from some events (a workflow's status and stopped_at) are
+/// versioned one by one: each takes the value of the newest event that carries it. Together this
+/// makes the final row independent of arrival order.
+struct EntityTable: Sendable {
+    let name: String
+    /// Data columns after `id`, in the order `columnValues` lists them.
+    let columns: [String]
+    /// Columns versioned on their own, with the column holding each one's ordering key.
+    let separatelyVersioned: [String: String]
+    let upsertSQL: String
+
+    init(name: String, columns: [String], separatelyVersioned: [String: String] = [:]) {
+        self.name = name
+        self.columns = columns
+        self.separatelyVersioned = separatelyVersioned
+        let keyColumns = columns.compactMap { separatelyVersioned[$0] }
+        let insertColumns = ["id"] + columns + ["last_event_key"] + keyColumns
+        let placeholders = Array(repeating: "?", count: insertColumns.count).joined(separator: ", ")
+        let assignments = columns.flatMap { column -> [String] in
+            if let keyColumn = separatelyVersioned[column] {
+                let newer = "excluded.\(column) IS NOT NULL AND (\(keyColumn) IS NULL OR excluded.last_event_key > \(keyColumn))"
+                return [
+                    "\(column) = CASE WHEN \(newer) THEN excluded.\(column) ELSE \(column) END",
+                    "\(keyColumn) = CASE WHEN \(newer) THEN excluded.last_event_key ELSE \(keyColumn) END",
+                ]
+            }
+            return [
+                "\(column) = CASE WHEN excluded.last_event_key > last_event_key"
+                    + " THEN coalesce(excluded.\(column), \(column)) ELSE coalesce(\(column), excluded.\(column)) END"
+            ]
+        }
+        upsertSQL = """
+            INSERT INTO \(name) (\(insertColumns.joined(separator: ", "))) VALUES (\(placeholders))
+            ON CONFLICT (id) DO UPDATE SET
+                \((assignments + ["last_event_key = max(last_event_key, excluded.last_event_key)"]).joined(separator: ",\n    "))
+            """
+    }
+
+    /// Inserts or merges one row. `values` starts with the id, then one value per data column.
+    func upsert(_ values: [(any DatabaseValueConvertible)?], key: String, in db: Database) throws {
+        precondition(values.count == columns.count + 1, "\(name): \(values.count) values for \(columns.count + 1) columns")
+        var arguments = values
+        arguments.append(key)
+        for (column, value) in zip(columns, values.dropFirst()) where separatelyVersioned[column] != nil {
+            arguments.append(value == nil ? nil : key)
+        }
+        try db.cachedStatement(sql: upsertSQL).execute(arguments: StatementArguments(arguments))
+    }
+}
+
+extension OrganizationRecord {
+    var columnValues: [(any DatabaseValueConvertible)?] { [id, name] }
+}
+
+extension ProjectRecord {
+    var columnValues: [(any DatabaseValueConvertible)?] { [id, slug, name, organizationID] }
+}
+
+extension PipelineRecord {
+    var columnValues: [(any DatabaseValueConvertible)?] {
+        [
+            id, number, projectID, createdAt?.iso8601, triggerType, triggerActorID, vcsProviderName,
+            vcsTargetRepositoryURL, vcsOriginRepositoryURL, vcsRevision, vcsBranch, vcsTag,
+            commitSubject, commitBody, commitAuthorName, commitAuthorEmail, commitAuthoredAt?.iso8601,
+            commitCommitterName, commitCommitterEmail, commitCommittedAt?.iso8601,
+        ]
+    }
+}
+
+extension WorkflowRecord {
+    var columnValues: [(any DatabaseValueConvertible)?] {
+        [id, name, pipelineID, projectID, status, createdAt?.iso8601, stoppedAt?.iso8601, url]
+    }
+}
+
+extension JobRecord {
+    var columnValues: [(any DatabaseValueConvertible)?] {
+        [id, number, name, status, startedAt?.iso8601, stoppedAt?.iso8601, workflowID, pipelineID, projectID]
+    }
+}

@@ -1,0 +1,69 @@
+import ArchiveServer
+import ArchiveStore
+import ArgumentParser
+import Foundation
+
+/// The `circle-archive` command: one binary for the webhook server and the tools that read the archive.
+public struct CircleArchive: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "circle-archive",
+        abstract: "Archive CircleCI webhook events in SQLite, and query the archive.",
+        discussion: """
+            Point a CircleCI project webhook at `circle-archive serve`; every event is verified,
+            stored once by its id, and normalized into tables you can query with SQL.
+
+            Exit codes: 0 success, 1 failure, 2 usage or configuration error.
+            Data goes to stdout; messages and progress go to stderr.
+            """,
+        version: "0.1.0",
+        subcommands: [Serve.self, Migrate.self, Query.self]
+    )
+
+    public init() {}
+
+    /// Runs the command line and exits. Parse errors exit 2 (swift-argument-parser's own default
+    /// is 64); errors from a command's `run()` are mapped by `reportFailure(_:)`.
+    public static func main(_ arguments: [String]? = nil) async -> Never {
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            Foundation.exit(0)
+        } catch let error as ExitCode {
+            Foundation.exit(error.rawValue)
+        } catch {
+            let code = Self.exitCode(for: error)
+            if code == .success {
+                // --help, --version and the like: let the parser print them as usual.
+                Self.exit(withError: error)
+            }
+            if code == .validationFailure || error is ValidationError {
+                printMessage(Self.fullMessage(for: error))
+                Foundation.exit(ExitStatus.usage.rawValue)
+            }
+            Self.exit(withError: error)
+        }
+    }
+}
+
+/// `--db`, shared by every subcommand.
+struct ArchiveOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The SQLite archive file.",
+            discussion: "Default: $CIRCLE_ARCHIVE_DB, else \(ServeConfiguration.defaultDatabasePath) in the current directory.",
+            valueName: "path"))
+    var db: String?
+
+    /// The archive path: the flag, then `CIRCLE_ARCHIVE_DB`, then the default.
+    func databasePath(_ environment: [String: String]) -> String {
+        db ?? environment["CIRCLE_ARCHIVE_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? ServeConfiguration.defaultDatabasePath
+    }
+}
+
+/// The process environment, read in one place.
+var processEnvironment: [String: String] { ProcessInfo.processInfo.environment }

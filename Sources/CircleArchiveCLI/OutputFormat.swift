@@ -1,0 +1,216 @@
+import ArchiveStore
+import ArgumentParser
+import Foundation
+
+/// How rows are printed. Every command that prints rows goes through `RowPrinter`, so `query`,
+/// reports and exports agree on what a NULL, a number or a blob looks like in each format.
+public enum OutputFormat: String, CaseIterable, Sendable, ExpressibleByArgument {
+    /// Aligned columns for a terminal; numbers right-aligned, NULL blank.
+    case table
+    /// RFC 4180: header row, CRLF line ends, quotes where needed. NULL is an empty field and the
+    /// empty string is `""`, so the two stay distinguishable.
+    case csv
+    /// One JSON array of objects keyed by column name; numbers as numbers, NULL as null.
+    case json
+    /// One JSON object per line.
+    case jsonl
+    /// A GitHub-flavoured Markdown table.
+    case markdown
+}
+
+/// Writes rows in one `OutputFormat` to a sink. Streaming formats (csv, json, jsonl) write each
+/// row as it comes; table and markdown hold the rows until `finish()` to size the columns.
+public struct RowPrinter {
+    public let format: OutputFormat
+    private let sink: OutputSink
+    private var columns: [String] = []
+    private var heldRows: [[SQLValue]] = []
+    private var rowCount = 0
+
+    public init(format: OutputFormat, sink: OutputSink) {
+        self.format = format
+        self.sink = sink
+    }
+
+    public mutating func start(columns: [String]) throws {
+        self.columns = columns
+        switch format {
+        case .csv: try sink.write(columns.map(csvField).joined(separator: ",") + "\r\n")
+        case .json: try sink.write("[")
+        case .jsonl, .table, .markdown: break
+        }
+    }
+
+    public mutating func write(_ row: [SQLValue]) throws {
+        defer { rowCount += 1 }
+        switch format {
+        case .csv:
+            try sink.write(row.map(csvField).joined(separator: ",") + "\r\n")
+        case .json:
+            try sink.write((rowCount == 0 ? "\n" : ",\n") + jsonObject(row))
+        case .jsonl:
+            try sink.write(jsonObject(row) + "\n")
+        case .table, .markdown:
+            heldRows.append(row)
+        }
+    }
+
+    public mutating func finish() throws {
+        switch format {
+        case .csv, .jsonl: break
+        case .json: try sink.write(rowCount == 0 ? "]\n" : "\n]\n")
+        case .table: try writeTable()
+        case .markdown: try writeMarkdown()
+        }
+        try sink.flush()
+    }
+
+    // MARK: Cells
+
+    private func csvField(_ text: String) -> String {
+        guard text.isEmpty || text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else {
+            return text
+        }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    private func csvField(_ value: SQLValue) -> String {
+        value == .null ? "" : csvField(plainText(value))
+    }
+
+    private func jsonObject(_ row: [SQLValue]) -> String {
+        var out = "{"
+        for (index, value) in row.enumerated() {
+            if index > 0 { out += "," }
+            out += JSONText.quoted(columns[index]) + ":" + jsonValue(value)
+        }
+        return out + "}"
+    }
+
+    private func jsonValue(_ value: SQLValue) -> String {
+        switch value {
+        case .null: return "null"
+        case .integer(let integer): return String(integer)
+        case .real(let double): return JSONText.number(double)
+        case .text(let text): return JSONText.quoted(text)
+        case .blob: return JSONText.quoted(plainText(value))
+        }
+    }
+
+    /// A value as text: numbers in their shortest exact form, blobs in base64.
+    private func plainText(_ value: SQLValue) -> String {
+        switch value {
+        case .null: return ""
+        case .integer(let integer): return String(integer)
+        case .real(let double): return "\(double)"
+        case .text(let text): return text
+        case .blob(let bytes): return Data(bytes).base64EncodedString()
+        }
+    }
+
+    /// A value as it appears in a table cell: one line, control characters made visible.
+    private func cellText(_ value: SQLValue) -> String {
+        var text = plainText(value)
+        if text.contains(where: { $0.isNewline || $0 == "\t" }) {
+            text = text.replacingOccurrences(of: "\r\n", with: "\\n")
+                .replacingOccurrences(of: "\n", with: "\\n")
+                .replacingOccurrences(of: "\r", with: "\\r")
+                .replacingOccurrences(of: "\t", with: "\\t")
+        }
+        return text
+    }
+
+    private func isNumeric(column: Int) -> Bool {
+        var sawNumber = false
+        for row in heldRows {
+            switch row[column] {
+            case .integer, .real: sawNumber = true
+            case .null: continue
+            default: return false
+            }
+        }
+        return sawNumber
+    }
+
+    // MARK: Tables
+
+    private func writeTable() throws {
+        let cells = heldRows.map { $0.map(cellText) }
+        let rightAligned = columns.indices.map(isNumeric(column:))
+        let widths = columns.indices.map { column in
+            cells.reduce(columns[column].count) { max($0, $1[column].count) }
+        }
+        func line(_ values: [String]) -> String {
+            values.enumerated().map { column, text in
+                let padding = String(repeating: " ", count: widths[column] - text.count)
+                return rightAligned[column] ? padding + text : text + padding
+            }.joined(separator: "  ").trimmingTrailingSpaces + "\n"
+        }
+        try sink.write(line(columns))
+        try sink.write(line(widths.map { String(repeating: "-", count: $0) }))
+        for row in cells { try sink.write(line(row)) }
+    }
+
+    private func writeMarkdown() throws {
+        func escape(_ text: String) -> String {
+            text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\r\n", with: "<br>")
+                .replacingOccurrences(of: "\n", with: "<br>")
+        }
+        let rightAligned = columns.indices.map(isNumeric(column:))
+        try sink.write("| " + columns.map(escape).joined(separator: " | ") + " |\n")
+        try sink.write("|" + rightAligned.map { $0 ? " ---: " : " --- " }.joined(separator: "|") + "|\n")
+        for row in heldRows {
+            try sink.write("| " + row.map { escape(plainText($0)) }.joined(separator: " | ") + " |\n")
+        }
+    }
+}
+
+extension String {
+    fileprivate var trimmingTrailingSpaces: String {
+        var result = self
+        while result.last == " " { result.removeLast() }
+        return result
+    }
+}
+
+/// A buffered byte sink over a file descriptor (stdout by default) or, in tests, memory.
+public final class OutputSink {
+    private let descriptor: Int32?
+    private var buffer: [UInt8] = []
+    /// Everything written, when the sink is in memory.
+    public private(set) var captured: [UInt8] = []
+
+    public init(descriptor: Int32) {
+        self.descriptor = descriptor
+        buffer.reserveCapacity(1 << 16)
+    }
+
+    /// A sink that keeps what is written in `captured`.
+    public init() {
+        descriptor = nil
+    }
+
+    public var capturedText: String { String(decoding: captured, as: UTF8.self) }
+
+    public func write(_ text: String) throws {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= 1 << 16 { try flush() }
+    }
+
+    public func flush() throws {
+        defer { buffer.removeAll(keepingCapacity: true) }
+        guard let descriptor else {
+            captured.append(contentsOf: buffer)
+            return
+        }
+        var offset = 0
+        while offset < buffer.count {
+            let written = buffer[offset...].withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw CLIError.output("cannot write output: \(String(cString: strerror(errno)))")
+            }
+            offset += written
+        }
+    }
+}

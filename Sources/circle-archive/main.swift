@@ -1,0 +1,3 @@
+import CircleArchiveCLI
+
+await CircleArchive.main()

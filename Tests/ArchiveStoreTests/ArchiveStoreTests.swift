@@ -1,0 +1,273 @@
+import ArchiveMigrations
+import ArchiveTestSupport
+import Foundation
+import Testing
+
+@testable import ArchiveStore
+
+/// A store on a fresh file in its own temporary directory.
+func makeStore(options: ArchiveStore.Options = .init()) throws -> (ArchiveStore, String) {
+    let path = try makeTemporaryDirectory().appendingPathComponent("archive.sqlite").path
+    return (try ArchiveStore(path: path, options: options), path)
+}
+
+extension ArchiveStore {
+    func receive(_ text: String) async throws -> DeliveryOutcome {
+        try await receive(Delivery(body: Array(text.utf8)))
+    }
+}
+
+extension ArchiveReader {
+    /// All rows of a statement, for assertions.
+    func rows(_ sql: String, _ arguments: [SQLValue] = []) throws -> [[SQLValue]] {
+        var rows: [[SQLValue]] = []
+        try query(sql, arguments: arguments, columns: { _ in }, row: { rows.append($0) })
+        return rows
+    }
+
+    func value(_ sql: String, _ arguments: [SQLValue] = []) throws -> SQLValue? {
+        try rows(sql, arguments).first?.first
+    }
+}
+
+@Suite struct ArchiveStoreTests {
+    @Test func embeddedMigrationsMatchTheMigrationsFolder() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../migrations").standardized
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sql") }.sorted()
+        #expect(Migrations.all.map { $0.id + ".sql" } == files)
+        for migration in Migrations.all {
+            let onDisk = try String(contentsOf: folder.appendingPathComponent(migration.id + ".sql"), encoding: .utf8)
+            #expect(migration.sql == onDisk, "\(migration.id) differs from the embedded copy")
+        }
+        #expect(Migrations.all.map(\.id) == Migrations.all.map(\.id).sorted())
+    }
+
+    @Test func openingMigratesAndRecordsTheSchemaVersion() throws {
+        let (store, path) = try makeStore()
+        #expect(try store.reader.schemaVersion() == Migrations.all.last?.id)
+        try store.close()
+        let reopened = try ArchiveStore(path: path)
+        #expect(try reopened.reader.value("SELECT count(*) FROM grdb_migrations") == .integer(Int64(Migrations.all.count)))
+    }
+
+    @Test func refusesAnArchiveFromANewerVersion() throws {
+        let (store, path) = try makeStore()
+        try store.close()
+        try execute("INSERT INTO grdb_migrations VALUES ('9999_future')", on: path)
+        #expect {
+            try ArchiveStore(path: path)
+        } throws: { error in
+            (error as? StoreError)?.code == .schemaTooNew
+        }
+    }
+
+    @Test func durableCommitsAreTheDefaultAndNormalIsAnOption() throws {
+        let (full, _) = try makeStore()
+        #expect(try full.writerSynchronousSetting() == 2, "FULL")
+        let (normal, _) = try makeStore(options: .init(durability: .normal))
+        #expect(try normal.writerSynchronousSetting() == 1, "NORMAL")
+        #expect(try full.reader.value("PRAGMA journal_mode") == .text("wal"))
+    }
+
+    @Test func storesAnEventOnceAndReportsDuplicates() async throws {
+        let (store, _) = try makeStore()
+        let event = Fixtures.jobCompleted()
+        #expect(try await store.receive(event) == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
+        #expect(try await store.receive(event) == .duplicate(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
+        // The same id with other content changes nothing either.
+        #expect(try await store.receive(Fixtures.jobCompleted(status: "failed")) == .duplicate(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
+        #expect(try store.reader.value("SELECT count(*) FROM events") == .integer(1))
+        #expect(try store.reader.value("SELECT status FROM jobs") == .text("success"))
+        #expect(try store.reader.value("SELECT payload FROM events") == .text(event))
+    }
+
+    @Test func normalizesEventsIntoTablesAndViews() async throws {
+        let (store, _) = try makeStore()
+        for event in [Fixtures.ping, Fixtures.jobCompleted(), Fixtures.workflowCompleted(), Fixtures.gitlabJobCompleted, Fixtures.futureEvent] {
+            _ = try await store.receive(event)
+        }
+        let reader = store.reader
+        #expect(try reader.value("SELECT count(*) FROM events") == .integer(5))
+        #expect(try reader.rows("SELECT name FROM organizations ORDER BY name") == [[.text("acme")], [.text("acme-gitlab")]])
+        #expect(try reader.value("SELECT count(*) FROM pipelines") == .integer(3))
+        let job = try reader.rows("""
+            SELECT job_name, job_status, job_number, duration_seconds, workflow_name, pipeline_number, project_slug,
+                   project_name, organization_name, branch, revision, trigger_type, started_at
+            FROM job_runs WHERE job_id = 'c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f'
+            """)
+        #expect(job == [[
+            .text("test"), .text("success"), .integer(136), .real(65.329), .text("build-test-deploy"), .integer(130),
+            .text("gh/acme/widgets"), .text("widgets"), .text("acme"), .text("main"),
+            .text("1dc6aa69429bff4806ad6afe58d3d8f57e25973e"), .text("webhook"), .text("2024-03-05T10:11:28.841Z"),
+        ]])
+        let workflow = try reader.rows("SELECT workflow_status, duration_seconds, branch FROM workflow_runs WHERE workflow_id = ?", [.text(Fixtures.workflowID)])
+        #expect(workflow == [[.text("success"), .real(270.554), .text("main")]])
+        let gitlab = try reader.rows("SELECT branch, job_status, workflow_name FROM job_runs WHERE job_name = 'say-hello'")
+        #expect(gitlab == [[.text("release"), .text("failed"), .text("build")]])
+        #expect(try reader.value("SELECT count(*) FROM workflows") == .integer(2), "the future event type adds no workflow")
+    }
+
+    @Test func durationIsNullWhenABoundIsUnknown() async throws {
+        let (store, _) = try makeStore()
+        _ = try await store.receive(Fixtures.jobCompleted(startedAt: nil))
+        #expect(try store.reader.rows("SELECT duration_seconds, typeof(duration_seconds) FROM job_runs") == [[.null, .text("null")]])
+    }
+
+    @Test func anOlderEventNeverOverwritesNewerData() async throws {
+        let (store, _) = try makeStore()
+        let newer = Fixtures.workflowCompleted(id: "e2", happenedAt: "2024-03-05T10:20:00Z", status: "failed", stoppedAt: "2024-03-05T10:19:59.000Z")
+        let older = Fixtures.workflowCompleted(id: "e1", happenedAt: "2024-03-05T10:15:00Z", status: "success", stoppedAt: "2024-03-05T10:14:59.000Z")
+        _ = try await store.receive(newer)
+        _ = try await store.receive(older)
+        #expect(try store.reader.rows("SELECT status, stopped_at FROM workflows") == [[.text("failed"), .text("2024-03-05T10:19:59.000Z")]])
+    }
+
+    @Test func aJobEventNeverErasesAKnownWorkflowStatus() async throws {
+        let (store, _) = try makeStore()
+        _ = try await store.receive(Fixtures.workflowCompleted(happenedAt: "2024-03-05T10:14:34.317Z"))
+        // Newer, but its workflow map has no status and no stopped_at.
+        _ = try await store.receive(Fixtures.jobCompleted(id: "late-job", happenedAt: "2024-03-05T10:30:00Z"))
+        #expect(try store.reader.rows("SELECT status, stopped_at FROM workflows") == [[.text("success"), .text("2024-03-05T10:14:34.170Z")]])
+    }
+
+    /// Cancelling a workflow with N running jobs sends N+1 workflow-completed events with growing
+    /// stopped_at, and job-completed events whose workflow map may lack stopped_at.
+    static func cancelledWorkflowEvents() -> [String] {
+        var events: [String] = []
+        for index in 0..<4 {
+            events.append(Fixtures.workflowCompleted(
+                id: "cancel-\(index)", happenedAt: "2024-03-05T11:00:0\(index).000Z", workflowID: "wf-cancelled",
+                status: "canceled", stoppedAt: "2024-03-05T11:00:0\(index).000Z"))
+        }
+        for index in 0..<3 {
+            events.append(Fixtures.jobCompleted(
+                id: "cancel-job-\(index)", happenedAt: "2024-03-05T11:00:0\(index).500Z", jobID: "job-c\(index)",
+                number: 200 + index, name: "shard-\(index)", status: "canceled", workflowID: "wf-cancelled",
+                workflowStoppedAt: index == 0 ? "2024-03-05T11:00:00.400Z" : nil))
+        }
+        // Newest of all, and without any workflow stopped_at or status.
+        events.append(Fixtures.jobCompleted(
+            id: "cancel-job-last", happenedAt: "2024-03-05T11:00:09.000Z", jobID: "job-c9", number: 209, name: "lint",
+            status: "canceled", workflowID: "wf-cancelled"))
+        return events
+    }
+
+    @Test func aCancelledWorkflowEndsWithTheLastStoppedAt() async throws {
+        for order in [Self.cancelledWorkflowEvents(), Self.cancelledWorkflowEvents().reversed()] {
+            let (store, _) = try makeStore()
+            for event in order { _ = try await store.receive(event) }
+            #expect(try store.reader.rows("SELECT status, stopped_at FROM workflows WHERE id = 'wf-cancelled'")
+                == [[.text("canceled"), .text("2024-03-05T11:00:03.000Z")]])
+        }
+    }
+
+    @Test func anyArrivalOrderGivesTheSameTables() async throws {
+        let events = Self.cancelledWorkflowEvents() + [
+            Fixtures.ping, Fixtures.jobCompleted(), Fixtures.workflowCompleted(), Fixtures.gitlabWorkflowCompleted,
+            Fixtures.gitlabJobCompleted, Fixtures.githubAppJobCompleted, Fixtures.futureEvent,
+            Fixtures.jobCompleted(id: "second-webhook-copy", jobID: "c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f"),
+            // Two events with the same happened_at that disagree: the event id breaks the tie.
+            Fixtures.workflowCompleted(id: "tie-a", happenedAt: "2024-03-05T12:00:00Z", workflowID: "wf-tie", status: "failed"),
+            Fixtures.workflowCompleted(id: "tie-b", happenedAt: "2024-03-05T12:00:00Z", workflowID: "wf-tie", status: "success"),
+        ]
+        var generator = SeededGenerator(seed: 20_241_123)
+        var reference: [String: [[SQLValue]]]?
+        for round in 0..<12 {
+            let order = round == 0 ? events : events.shuffled(using: &generator)
+            let (store, _) = try makeStore()
+            for event in order { _ = try await store.receive(event) }
+            let tables = try dumpEntityTables(store.reader)
+            if let reference {
+                #expect(tables == reference, "order \(round) produced different tables")
+            } else {
+                reference = tables
+                #expect(tables["workflows"]?.count == 5)
+            }
+        }
+        #expect(reference?["workflows"]?.contains { $0.contains(.text("wf-tie")) && $0.contains(.text("success")) } == true)
+    }
+
+    @Test func malformedBodiesAreKeptAsRejectedDeliveries() async throws {
+        let (store, _) = try makeStore()
+        let body: [UInt8] = [0x7B, 0xFF, 0x7D]
+        let outcome = try await store.receive(Delivery(body: body, headers: [("circleci-event-type", "job-completed"), ("x-a", "\"q\"")]))
+        guard case .rejected(let reason) = outcome else {
+            Issue.record("expected a rejection, got \(outcome)")
+            return
+        }
+        #expect(reason.contains("invalid JSON"))
+        let rows = try store.reader.rows("SELECT reason, event_type, headers, body FROM rejected_deliveries")
+        #expect(rows == [[.text(reason), .text("job-completed"), .text(#"[["circleci-event-type","job-completed"],["x-a","\"q\""]]"#), .blob(body)]])
+        #expect(try store.reader.value("SELECT count(*) FROM events") == .integer(0))
+    }
+
+    @Test func valuesThatLookLikeSQLAreStoredVerbatim() async throws {
+        let (store, _) = try makeStore()
+        let hostile = "x'); DROP TABLE events; --"
+        // In the JSON body the job id is `j'\"; …`, which decodes to `j'"; …`.
+        let body = Fixtures.jobCompleted(id: hostile, jobID: "j'\\\"; DELETE FROM jobs; --", name: "Robert'); DROP TABLE jobs;--")
+        #expect(try await store.receive(body) == .stored(id: hostile))
+        #expect(try store.reader.value("SELECT id FROM events") == .text(hostile))
+        #expect(try store.reader.rows("SELECT id, name FROM jobs") == [[.text("j'\"; DELETE FROM jobs; --"), .text("Robert'); DROP TABLE jobs;--")]])
+    }
+
+    @Test func readersCannotWrite() async throws {
+        let (store, path) = try makeStore()
+        _ = try await store.receive(Fixtures.ping)
+        let reader = try ArchiveReader.open(path: path)
+        for statement in ["DELETE FROM events", "DROP TABLE events", "INSERT INTO organizations VALUES ('a','b','c')", "PRAGMA user_version = 3"] {
+            #expect(throws: StoreError.self) { try reader.rows(statement) }
+        }
+        #expect(try reader.value("SELECT count(*) FROM events") == .integer(1))
+        #expect(try reader.value("PRAGMA integrity_check") == .text("ok"))
+        #expect(try reader.rows("WITH t(x) AS (VALUES (1), (2)) SELECT sum(x) FROM t") == [[.integer(3)]])
+    }
+
+    @Test func readerErrorsCarrySQLitesMessage() throws {
+        let (_, path) = try makeStore()
+        let reader = try ArchiveReader.open(path: path)
+        #expect {
+            try reader.rows("SELECT nope FROM events")
+        } throws: { error in
+            (error as? StoreError).map { $0.code == .invalidQuery && $0.message.contains("no such column: nope") } == true
+        }
+        #expect {
+            try ArchiveReader.open(path: path + ".missing")
+        } throws: { error in
+            (error as? StoreError)?.code == .cannotOpen
+        }
+    }
+}
+
+/// Every entity table's rows, ordered by id, to compare archives.
+func dumpEntityTables(_ reader: ArchiveReader) throws -> [String: [[SQLValue]]] {
+    var tables: [String: [[SQLValue]]] = [:]
+    for table in ["organizations", "projects", "pipelines", "workflows", "jobs"] {
+        tables[table] = try reader.rows("SELECT * FROM \(table) ORDER BY id")
+    }
+    tables["events"] = try reader.rows("SELECT id, type, happened_at, organization_id, project_id, pipeline_id, workflow_id, job_id, payload FROM events ORDER BY id")
+    return tables
+}
+
+/// Runs SQL on a database file outside the store, as another process would.
+func execute(_ sql: String, on path: String) throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["sqlite3", path, sql]
+    try process.run()
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 0)
+}
+
+/// A small deterministic generator (SplitMix64), so a failing order can be reproduced.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

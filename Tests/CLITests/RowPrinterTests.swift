@@ -1,0 +1,76 @@
+import ArchiveStore
+import CircleArchiveCLI
+import Foundation
+import Testing
+
+@Suite struct RowPrinterTests {
+    static let columns = ["name", "runs", "mean_s", "note", "raw"]
+    static let rows: [[SQLValue]] = [
+        [.text("build"), .integer(12), .real(65.5), .text("plain"), .blob([0, 255])],
+        [.text("té|st"), .integer(-3), .null, .text("a, \"quoted\"\nsecond line"), .null],
+        [.text(""), .null, .real(0.25), .null, .null],
+    ]
+
+    private func render(_ format: OutputFormat, rows: [[SQLValue]] = rows) throws -> String {
+        let sink = OutputSink()
+        var printer = RowPrinter(format: format, sink: sink)
+        try printer.start(columns: Self.columns)
+        for row in rows { try printer.write(row) }
+        try printer.finish()
+        return sink.capturedText
+    }
+
+    @Test func csvFollowsRFC4180() throws {
+        let expected =
+            "name,runs,mean_s,note,raw\r\n"
+            + "build,12,65.5,plain,AP8=\r\n"
+            + "té|st,-3,,\"a, \"\"quoted\"\"\nsecond line\",\r\n"
+            + "\"\",,0.25,,\r\n"
+        #expect(try render(.csv) == expected)
+    }
+
+    @Test func jsonIsAnArrayOfObjectsWithTypedValues() throws {
+        let text = try render(.json)
+        let parsed = try JSONValue(parsing: Array(text.utf8))
+        #expect(parsed == .array([
+            .object(["name": .string("build"), "runs": .integer(12), "mean_s": .double(65.5), "note": .string("plain"), "raw": .string("AP8=")]),
+            .object(["name": .string("té|st"), "runs": .integer(-3), "mean_s": .null, "note": .string("a, \"quoted\"\nsecond line"), "raw": .null]),
+            .object(["name": .string(""), "runs": .null, "mean_s": .double(0.25), "note": .null, "raw": .null]),
+        ]))
+        #expect(try render(.json, rows: []) == "[]\n")
+    }
+
+    @Test func jsonLinesIsOneObjectPerLine() throws {
+        let lines = try render(.jsonl).split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 4 && lines.last == "")
+        for line in lines.dropLast() {
+            #expect(try JSONValue(parsing: Array(line.utf8)).isObject)
+        }
+        #expect(try render(.jsonl, rows: []) == "")
+    }
+
+    @Test func tableAlignsColumnsAndRightAlignsNumbers() throws {
+        let expected = """
+            name   runs  mean_s  note                      raw
+            -----  ----  ------  ------------------------  ----
+            build    12    65.5  plain                     AP8=
+            té|st    -3          a, "quoted"\\nsecond line
+                           0.25
+
+            """
+        let actual = try render(.table)
+        #expect(actual == expected, "\n\(actual)")
+    }
+
+    @Test func markdownEscapesPipesAndNewlines() throws {
+        let expected = """
+            | name | runs | mean_s | note | raw |
+            | --- | ---: | ---: | --- | --- |
+            | build | 12 | 65.5 | plain | AP8= |
+            | té\\|st | -3 |  | a, "quoted"<br>second line |  |
+            |  |  | 0.25 |  |  |
+
+            """
+        #expect(try render(.markdown) == expected)
+    }
+}

@@ -1,0 +1,17 @@
+/// One schema migration: a `migrations/NNNN_name.sql` file compiled into the binary.
+public struct Migration: Sendable {
+    /// The file name without `.sql`, recorded in the database once applied.
+    public let id: String
+    public let sql: String
+}
+
+/// The schema migrations, in the order they apply. The SQL files are embedded at build time
+/// (`.embedInCode` in Package.swift; SwiftPM names `0001_x.sql` `PackageResources._001_x_sql`),
+/// so the binary needs no source tree at run time.
+/// To add one: create `migrations/NNNN_name.sql`, list it in Package.swift's resources and here.
+/// Never edit a migration that has shipped.
+public enum Migrations {
+    public static let all: [Migration] = [
+        Migration(id: "0001_initial", sql: String(decoding: PackageResources._001_initial_sql, as: UTF8.self))
+    ]
+}
