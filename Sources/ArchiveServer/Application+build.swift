@@ -15,7 +15,7 @@ public func buildApplication(
     try configuration.validate()
     let store = try ArchiveStore(
         path: configuration.databasePath,
-        options: ArchiveStore.Options(durability: configuration.durability))
+        options: ArchiveStore.Options(durability: configuration.durability, busyTimeout: configuration.busyTimeout))
     let router = buildRouter(store: store, configuration: configuration, logger: logger)
     return Application(
         router: router,

@@ -14,6 +14,9 @@ public struct ServeConfiguration: Sendable {
     /// The largest body accepted; a body of exactly this size is accepted.
     public var maxBodyBytes: Int
     public var durability: ArchiveStore.Durability
+    /// How long a write waits for another process's lock before the delivery gets 503. Under
+    /// CircleCI's 10 s delivery timeout, so the sender hears back and retries later.
+    public var busyTimeout: Double
 
     public static let defaultHost = "127.0.0.1"
     public static let defaultPort = 8080
@@ -27,7 +30,8 @@ public struct ServeConfiguration: Sendable {
         secrets: [String] = [],
         allowUnsigned: Bool = false,
         maxBodyBytes: Int = defaultMaxBodyBytes,
-        durability: ArchiveStore.Durability = .full
+        durability: ArchiveStore.Durability = .full,
+        busyTimeout: Double = 5
     ) {
         self.host = host
         self.port = port
@@ -36,6 +40,7 @@ public struct ServeConfiguration: Sendable {
         self.allowUnsigned = allowUnsigned
         self.maxBodyBytes = maxBodyBytes
         self.durability = durability
+        self.busyTimeout = busyTimeout
     }
 
     /// Checks the combination of settings before anything is opened.

@@ -1,0 +1,243 @@
+import ArchiveServer
+import ArchiveStore
+import ArchiveTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Testing
+
+let secret = "webhook-secret"
+let logger: Logger = {
+    var logger = Logger(label: "test")
+    logger.logLevel = .critical
+    return logger
+}()
+
+/// A configuration on a fresh database file, on an ephemeral loopback port.
+func testConfiguration(_ change: (inout ServeConfiguration) -> Void = { _ in }) throws -> ServeConfiguration {
+    let path = try makeTemporaryDirectory().appendingPathComponent("archive.sqlite").path
+    var configuration = ServeConfiguration(port: 0, databasePath: path, secrets: [secret])
+    change(&configuration)
+    return configuration
+}
+
+/// Runs `test` against the application built from `configuration`; `.router` needs no socket,
+/// `.ahc(.http)` runs the real server on a loopback port.
+func withServer(
+    _ configuration: ServeConfiguration,
+    _ setup: TestingSetup = .router,
+    _ test: @escaping @Sendable (any TestClientProtocol, ArchiveReader) async throws -> Void
+) async throws {
+    let app = try await buildApplication(configuration, logger: logger)
+    let reader = try ArchiveReader.open(path: configuration.databasePath)
+    try await app.test(setup) { client in try await test(client, reader) }
+}
+
+func signedHeaders(_ body: String, eventType: String = "job-completed") -> HTTPFields {
+    [
+        HTTPField.Name("circleci-signature")!: signature(for: body, secret: secret),
+        HTTPField.Name("circleci-event-type")!: eventType,
+        .contentType: "application/json",
+    ]
+}
+
+extension TestClientProtocol {
+    /// POSTs `body` to the webhook route and returns status and body text.
+    func deliver(_ body: String, headers: HTTPFields? = nil) async throws -> (HTTPResponse.Status, String) {
+        try await execute(uri: "/webhooks/circleci", method: .post, headers: headers ?? signedHeaders(body), body: ByteBuffer(string: body)) {
+            ($0.status, String(buffer: $0.body))
+        }
+    }
+}
+
+extension ArchiveReader {
+    func count(_ table: String) throws -> Int64 {
+        var result: Int64 = -1
+        try query("SELECT count(*) FROM \(table)", columns: { _ in }, row: { if case .integer(let n) = $0[0] { result = n } })
+        return result
+    }
+
+    func texts(_ sql: String) throws -> [String] {
+        var result: [String] = []
+        try query(sql, columns: { _ in }, row: { row in
+            result.append(row.map { value -> String in
+                switch value {
+                case .text(let text): return text
+                case .integer(let integer): return String(integer)
+                case .null: return "NULL"
+                default: return "\(value)"
+                }
+            }.joined(separator: "|"))
+        })
+        return result
+    }
+}
+
+@Suite struct WebhookRouteTests {
+    @Test func storesASignedEventThenReportsItAsDuplicate() async throws {
+        try await withServer(try testConfiguration()) { (client, reader) async throws in
+            let body = Fixtures.jobCompleted()
+            let first = try await client.deliver(body)
+            #expect(first.0 == .ok)
+            #expect(first.1 == #"{"status":"stored","id":"b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"}"#)
+            let second = try await client.deliver(body)
+            #expect(second.0 == .ok)
+            #expect(second.1 == #"{"status":"duplicate","id":"b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"}"#)
+            #expect(try reader.count("events") == 1)
+            #expect(try reader.texts("SELECT job_name, job_status, branch FROM job_runs") == ["test|success|main"])
+        }
+    }
+
+    @Test func everyEventTypeIsArchived() async throws {
+        try await withServer(try testConfiguration()) { (client, reader) async throws in
+            for body in [Fixtures.ping, Fixtures.workflowCompleted(), Fixtures.gitlabWorkflowCompleted, Fixtures.gitlabJobCompleted,
+                         Fixtures.githubAppJobCompleted, Fixtures.futureEvent] {
+                #expect(try await client.deliver(body).0 == .ok)
+            }
+            let counts = try reader.texts("SELECT type, count(*) FROM events GROUP BY type ORDER BY type")
+            #expect(counts == ["job-completed|2", "ping|1", "pipeline-started|1", "workflow-completed|2"], "\(counts)")
+        }
+    }
+
+    @Test func forgedOrUnsignedDeliveriesAre401AndWriteNothing() async throws {
+        try await withServer(try testConfiguration()) { (client, reader) async throws in
+            let body = Fixtures.jobCompleted()
+            let forgeries: [HTTPFields] = [
+                [:],
+                [HTTPField.Name("circleci-signature")!: ""],
+                [HTTPField.Name("circleci-signature")!: signature(for: body, secret: "wrong")],
+                [HTTPField.Name("circleci-signature")!: signature(for: body + " ", secret: secret)],
+                [HTTPField.Name("circleci-signature")!: "v2=" + signature(for: body, secret: secret).dropFirst(3)],
+                [HTTPField.Name("circleci-signature")!: "v1=zz"],
+                HTTPFields([
+                    HTTPField(name: HTTPField.Name("circleci-signature")!, value: signature(for: body, secret: secret)),
+                    HTTPField(name: HTTPField.Name("circleci-signature")!, value: signature(for: body, secret: secret)),
+                ]),
+            ]
+            for headers in forgeries {
+                let (status, text) = try await client.deliver(body, headers: headers)
+                #expect(status == .unauthorized, "\(headers)")
+                #expect(text.contains("circleci-signature"))
+            }
+            // Garbage that is also unsigned is not kept either.
+            #expect(try await client.deliver("not json", headers: [:]).0 == .unauthorized)
+            #expect(try reader.count("events") == 0)
+            #expect(try reader.count("rejected_deliveries") == 0)
+        }
+    }
+
+    @Test(arguments: [
+        ("", "empty document"),
+        ("{\"id\":\"a\",\"type\":\"ping\"", "unexpected end"),
+        ("[{\"id\":\"a\"}]", "not a JSON object"),
+        ("null", "not a JSON object"),
+        ("{\"type\":\"ping\",\"happened_at\":\"2024-01-01T00:00:00Z\"}", "non-string"),
+        ("{\"id\":\"a\",\"type\":\"ping\",\"happened_at\":\"soon\"}", "happened_at"),
+        (String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000), "nesting"),
+    ])
+    func signedButMalformedBodiesAre400AndKept(body: String, reason: String) async throws {
+        try await withServer(try testConfiguration()) { (client, reader) async throws in
+            let (status, text) = try await client.deliver(body, headers: signedHeaders(body, eventType: "ping"))
+            #expect(status == .badRequest)
+            #expect(text.contains(#""status":"rejected""#) && text.contains(reason), "\(text)")
+            #expect(try reader.count("events") == 0)
+            #expect(try reader.texts("SELECT event_type, length(body) FROM rejected_deliveries") == ["ping|\(body.utf8.count)"])
+        }
+    }
+
+    @Test func invalidUTF8IsRejected() async throws {
+        try await withServer(try testConfiguration()) { (client, reader) async throws in
+            let bytes: [UInt8] = Array(#"{"id":""#.utf8) + [0xC3, 0x28] + Array(#"","type":"ping","happened_at":"2024-01-01T00:00:00Z"}"#.utf8)
+            let headers: HTTPFields = [HTTPField.Name("circleci-signature")!: signature(for: bytes, secret: secret)]
+            let status = try await client.execute(uri: "/webhooks/circleci", method: .post, headers: headers, body: ByteBuffer(bytes: bytes)) {
+                $0.status
+            }
+            #expect(status == .badRequest)
+            #expect(try reader.texts("SELECT hex(body) FROM rejected_deliveries") == [bytes.map { String(format: "%02X", $0) }.joined()])
+        }
+    }
+
+    @Test func bodiesOverTheLimitAre413AndExactlyTheLimitIsAccepted() async throws {
+        let limit = 4096
+        try await withServer(try testConfiguration { $0.maxBodyBytes = limit }) { (client, reader) async throws in
+            let event = Fixtures.ping
+            let exact = event + String(repeating: " ", count: limit - event.utf8.count)
+            #expect(exact.utf8.count == limit)
+            #expect(try await client.deliver(exact).0 == .ok)
+            let over = Fixtures.jobCompleted() + String(repeating: " ", count: limit)
+            let (status, text) = try await client.deliver(over)
+            #expect(status == .contentTooLarge)
+            #expect(text.contains("4096"))
+            #expect(try reader.count("events") == 1)
+        }
+    }
+
+    @Test func otherMethodsAre405() async throws {
+        try await withServer(try testConfiguration()) { (client, _) async throws in
+            for method: HTTPRequest.Method in [.get, .put, .delete, .patch] {
+                let (status, allow) = try await client.execute(uri: "/webhooks/circleci", method: method) { ($0.status, $0.headers[.allow]) }
+                #expect(status == .methodNotAllowed)
+                #expect(allow == "POST")
+            }
+            #expect(try await client.execute(uri: "/healthz", method: .post) { $0.status } == .methodNotAllowed)
+            #expect(try await client.execute(uri: "/nowhere", method: .get) { $0.status } == .notFound)
+        }
+    }
+
+    @Test func healthzAnswersWhileTheDatabaseAnswers() async throws {
+        try await withServer(try testConfiguration()) { (client, _) async throws in
+            let (status, body) = try await client.execute(uri: "/healthz", method: .get) { ($0.status, String(buffer: $0.body)) }
+            #expect(status == .ok)
+            #expect(body == #"{"status":"ok"}"#)
+        }
+    }
+
+    @Test func unsignedModeAcceptsWithoutSignature() async throws {
+        try await withServer(try testConfiguration { $0.secrets = []; $0.allowUnsigned = true }) { (client, reader) async throws in
+            #expect(try await client.deliver(Fixtures.ping, headers: [:]).0 == .ok)
+            #expect(try reader.count("events") == 1)
+        }
+    }
+
+    @Test func refusesToBuildWithoutASecret() async throws {
+        await #expect(throws: ConfigurationError.self) {
+            _ = try await buildApplication(try testConfiguration { $0.secrets = [] }, logger: logger)
+        }
+        await #expect(throws: ConfigurationError.self) {
+            _ = try await buildApplication(try testConfiguration { $0.allowUnsigned = true }, logger: logger)
+        }
+    }
+
+    @Test func aLockedDatabaseAnswers503AndRecovers() async throws {
+        let configuration = try testConfiguration { $0.busyTimeout = 0.2 }
+        try await withServer(configuration) { (client, reader) async throws in
+            let lock = try holdWriteLock(on: configuration.databasePath, seconds: 2)
+            let (status, text) = try await client.deliver(Fixtures.jobCompleted())
+            #expect(status == .serviceUnavailable)
+            #expect(text.contains("retry"))
+            lock.waitUntilExit()
+            #expect(try await client.deliver(Fixtures.jobCompleted()).0 == .ok)
+            #expect(try reader.count("events") == 1)
+        }
+    }
+}
+
+/// Another process holding SQLite's write lock, as a second writer would. Returns once the lock
+/// is held: the process creates a marker file after `BEGIN IMMEDIATE` succeeded.
+func holdWriteLock(on path: String, seconds: Int) throws -> Process {
+    let marker = path + ".locked-\(UUID().uuidString)"
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["sqlite3", path, "BEGIN IMMEDIATE;", ".shell touch '\(marker)' && sleep \(seconds)", "ROLLBACK;"]
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let deadline = Date().addingTimeInterval(10)
+    while !FileManager.default.fileExists(atPath: marker) {
+        guard process.isRunning, Date() < deadline else { throw RawHTTPError(description: "sqlite3 did not take the lock") }
+        usleep(10_000)
+    }
+    return process
+}

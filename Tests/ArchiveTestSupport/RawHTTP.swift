@@ -1,0 +1,74 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A response read off a raw socket.
+public struct RawResponse: Sendable {
+    public var status: Int
+    public var head: String
+    public var body: String
+}
+
+public struct RawHTTPError: Error, CustomStringConvertible {
+    public var description: String
+    public init(description: String) { self.description = description }
+}
+
+/// Sends `request` bytes as they are to 127.0.0.1:`port` and reads until the server closes the
+/// connection or `timeout` passes. For requests a normal client will not send: chunked bodies,
+/// lies in Content-Length, repeated headers.
+public func rawHTTPExchange(port: Int, request: [UInt8], timeout: TimeInterval = 10) throws -> RawResponse {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { throw RawHTTPError(description: "socket: \(errno)") }
+    defer { close(descriptor) }
+    var timeoutValue = timeval(tv_sec: Int(timeout), tv_usec: .init((timeout - timeout.rounded(.down)) * 1_000_000))
+    setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeoutValue, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw RawHTTPError(description: "connect: \(errno)") }
+    var sent = 0
+    while sent < request.count {
+        let result = request[sent...].withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        // The server may answer and close before reading everything (a 413); stop sending then.
+        if result <= 0 { break }
+        sent += result
+    }
+    var received: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+        if count <= 0 { break }
+        received.append(contentsOf: chunk[0..<count])
+        if let response = parseComplete(received) { return response }
+    }
+    guard let response = parseComplete(received, atEOF: true) else {
+        throw RawHTTPError(description: "no complete response (\(received.count) bytes)")
+    }
+    return response
+}
+
+/// A complete response in `bytes`: headers plus a Content-Length body, or whatever came before EOF.
+private func parseComplete(_ bytes: [UInt8], atEOF: Bool = false) -> RawResponse? {
+    let text = String(decoding: bytes, as: UTF8.self)
+    guard let split = text.range(of: "\r\n\r\n") else { return nil }
+    let head = String(text[..<split.lowerBound])
+    let body = String(text[split.upperBound...])
+    let statusLine = head.split(separator: "\r\n").first ?? ""
+    guard let status = statusLine.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return nil }
+    let length = head.split(separator: "\r\n").dropFirst().compactMap { line -> Int? in
+        let parts = line.split(separator: ":", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "content-length" else { return nil }
+        return Int(parts[1].trimmingCharacters(in: .whitespaces))
+    }.first
+    if let length, body.utf8.count >= length || atEOF { return RawResponse(status: status, head: head, body: body) }
+    return atEOF ? RawResponse(status: status, head: head, body: body) : nil
+}
