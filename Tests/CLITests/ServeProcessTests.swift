@@ -1,0 +1,105 @@
+import ArchiveTestSupport
+import Foundation
+import Testing
+
+/// `circle-archive serve` as a child process, with its stderr collected.
+final class ServerProcess: @unchecked Sendable {
+    let process = Process()
+    private let lock = NSLock()
+    private var log = ""
+    private let logDone = DispatchSemaphore(value: 0)
+
+    init(arguments: [String], environment: [String: String]) throws {
+        process.executableURL = binary
+        process.arguments = ["serve", "--port", "0"] + arguments
+        process.environment = ["PATH": "/usr/bin:/bin"].merging(environment) { $1 }
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        Thread { [self] in
+            let handle = errors.fileHandleForReading
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { break }
+                lock.withLock { log += String(decoding: data, as: UTF8.self) }
+            }
+            logDone.signal()
+        }.start()
+    }
+
+    var output: String { lock.withLock { log } }
+
+    /// The port from the "listening on 127.0.0.1:PORT" log line.
+    func waitForPort(timeout: TimeInterval = 30) throws -> Int {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline, process.isRunning {
+            if let range = output.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+                let port = Int(output[range].split(separator: ":").last ?? "")
+            {
+                return port
+            }
+            usleep(20_000)
+        }
+        throw RawHTTPError(description: "server did not start: \(output)")
+    }
+
+    /// Sends `signal` and waits for the exit, returning the status (nil on timeout).
+    func stop(signal: Int32 = SIGTERM, timeout: TimeInterval = 20) -> Int32? {
+        kill(process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        guard !process.isRunning else {
+            kill(process.processIdentifier, SIGKILL)
+            return nil
+        }
+        logDone.wait()
+        return process.terminationStatus
+    }
+}
+
+@Suite struct ServeProcessTests {
+    @Test(arguments: [SIGTERM, SIGINT])
+    func serveArchivesDeliveriesAndStopsCleanlyOnASignal(signal: Int32) throws {
+        let directory = try makeTemporaryDirectory()
+        let path = directory.appendingPathComponent("served.sqlite").path
+        let secretValue = "rotate-me-\(UUID().uuidString)"
+        let server = try ServerProcess(arguments: ["--db", path], environment: ["CIRCLE_ARCHIVE_SECRETS": "old-secret, \(secretValue)"])
+        let port = try server.waitForPort()
+
+        for body in [Fixtures.workflowCompleted(), Fixtures.jobCompleted(), Fixtures.ping] {
+            let bytes = Array(body.utf8)
+            let request = "POST /webhooks/circleci HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: \(bytes.count)\r\n"
+                + "circleci-signature: \(signature(for: bytes, secret: secretValue))\r\n\r\n"
+            let response = try rawHTTPExchange(port: port, request: Array(request.utf8) + bytes)
+            #expect(response.status == 200)
+            #expect(response.body.contains("\"stored\""))
+        }
+        let health = try rawHTTPExchange(port: port, request: Array("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
+        #expect(health.status == 200)
+
+        #expect(server.stop(signal: signal) == 0)
+        #expect(server.output.contains("archive closed"))
+        #expect(!server.output.contains(secretValue), "secrets never reach the log")
+        #expect(!server.output.contains("old-secret"))
+
+        let query = try run(["query", "--db", path, "-f", "csv", "SELECT type FROM events ORDER BY type"])
+        #expect(query.stdout == "type\r\njob-completed\r\nping\r\nworkflow-completed\r\n")
+    }
+
+    @Test func secretsCanComeFromAFile() throws {
+        let directory = try makeTemporaryDirectory()
+        let secretFile = directory.appendingPathComponent("secrets")
+        try "# CircleCI webhook secrets\n\nfrom-file\n".write(to: secretFile, atomically: true, encoding: .utf8)
+        let server = try ServerProcess(
+            arguments: ["--db", directory.appendingPathComponent("a.sqlite").path, "--secret-file", secretFile.path], environment: [:])
+        let port = try server.waitForPort()
+        let bytes = Array(Fixtures.ping.utf8)
+        for (secretValue, status) in [("from-file", 200), ("# CircleCI webhook secrets", 401)] {
+            let request = "POST /webhooks/circleci HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: \(bytes.count)\r\n"
+                + "circleci-signature: \(signature(for: bytes, secret: secretValue))\r\n\r\n"
+            #expect(try rawHTTPExchange(port: port, request: Array(request.utf8) + bytes).status == status)
+        }
+        #expect(server.stop() == 0)
+    }
+}
