@@ -7,7 +7,7 @@ import Testing
 
 /// The real server on a loopback port with a real SQLite file.
 @Suite struct LiveServerTests {
-    func post(port: Int, body: [UInt8], headers: [String] = [], chunked: Bool = false) throws -> RawResponse {
+    static func post(port: Int, body: [UInt8], headers: [String] = [], chunked: Bool = false) throws -> RawResponse {
         var head = "POST /webhooks/circleci HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
         for header in headers { head += header + "\r\n" }
         var request: [UInt8]
@@ -48,7 +48,7 @@ import Testing
                         let body = bodies[(sender + step) % bodies.count]
                         let header = "circleci-signature: " + signature(for: body, secret: secret)
                         do {
-                            results.append(try post(port: port, body: body, headers: [header]))
+                            results.append(try Self.post(port: port, body: body, headers: [header]))
                         } catch {
                             results.fail("\(error)")
                         }
@@ -57,12 +57,7 @@ import Testing
                 }.start()
             }
             for _ in 0..<senders { start.signal() }
-            await withCheckedContinuation { continuation in
-                DispatchQueue.global().async {
-                    done.wait()
-                    continuation.resume()
-                }
-            }
+            try await blockingWork { done.wait() }
             let (responses, failures) = results.snapshot()
             #expect(failures.isEmpty, "\(failures.prefix(3))")
             #expect(responses.count == senders * bodies.count)
@@ -83,11 +78,15 @@ import Testing
         try await withServer(configuration, .ahc(.http)) { (client, reader) async throws in
             let port = try #require(client.port)
             let small = Array(Fixtures.jobCompleted().utf8)
-            let ok = try post(port: port, body: small, headers: ["circleci-signature: " + signature(for: small, secret: secret)], chunked: true)
+            let ok = try await blockingWork {
+                try Self.post(port: port, body: small, headers: ["circleci-signature: " + signature(for: small, secret: secret)], chunked: true)
+            }
             #expect(ok.status == 200)
             #expect(ok.body.contains("stored"))
             let big = Array((Fixtures.ping + String(repeating: " ", count: 3 * limit)).utf8)
-            let refused = try post(port: port, body: big, headers: ["circleci-signature: " + signature(for: big, secret: secret)], chunked: true)
+            let refused = try await blockingWork {
+                try Self.post(port: port, body: big, headers: ["circleci-signature: " + signature(for: big, secret: secret)], chunked: true)
+            }
             #expect(refused.status == 413)
             #expect(try reader.count("events") == 1)
         }
@@ -98,7 +97,7 @@ import Testing
             let port = try #require(client.port)
             // Announce 10 MB, send only the head: the answer must come without the body.
             let head = "POST /webhooks/circleci HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10000000\r\nConnection: close\r\n\r\n"
-            let response = try rawHTTPExchange(port: port, request: Array(head.utf8), timeout: 5)
+            let response = try await blockingWork { try rawHTTPExchange(port: port, request: Array(head.utf8), timeout: 5) }
             #expect(response.status == 413)
             #expect(try reader.count("rejected_deliveries") == 0)
         }

@@ -214,11 +214,11 @@ extension ArchiveReader {
     @Test func aLockedDatabaseAnswers503AndRecovers() async throws {
         let configuration = try testConfiguration { $0.busyTimeout = 0.2 }
         try await withServer(configuration) { (client, reader) async throws in
-            let lock = try holdWriteLock(on: configuration.databasePath, seconds: 2)
+            let lock = try await blockingWork { try holdWriteLock(on: configuration.databasePath, seconds: 2) }
             let (status, text) = try await client.deliver(Fixtures.jobCompleted())
             #expect(status == .serviceUnavailable)
             #expect(text.contains("retry"))
-            lock.waitUntilExit()
+            try await blockingWork { lock.waitUntilExit() }
             #expect(try await client.deliver(Fixtures.jobCompleted()).0 == .ok)
             #expect(try reader.count("events") == 1)
         }

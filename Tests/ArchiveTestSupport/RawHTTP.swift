@@ -72,3 +72,12 @@ private func parseComplete(_ bytes: [UInt8], atEOF: Bool = false) -> RawResponse
     if let length, body.utf8.count >= length || atEOF { return RawResponse(status: status, head: head, body: body) }
     return atEOF ? RawResponse(status: status, head: head, body: body) : nil
 }
+
+/// Runs blocking work (socket I/O, waiting for a process) on a thread of its own. Blocking a
+/// thread of Swift's cooperative pool instead could starve the in-process server under test:
+/// on a 2-core machine that pool has two threads.
+public func blockingWork<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try work() }) }.start()
+    }
+}

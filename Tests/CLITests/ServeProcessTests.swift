@@ -60,46 +60,48 @@ final class ServerProcess: @unchecked Sendable {
 
 @Suite struct ServeProcessTests {
     @Test(arguments: [SIGTERM, SIGINT])
-    func serveArchivesDeliveriesAndStopsCleanlyOnASignal(signal: Int32) throws {
+    func serveArchivesDeliveriesAndStopsCleanlyOnASignal(signal: Int32) async throws {
         let directory = try makeTemporaryDirectory()
         let path = directory.appendingPathComponent("served.sqlite").path
         let secretValue = "rotate-me-\(UUID().uuidString)"
         let server = try ServerProcess(arguments: ["--db", path], environment: ["CIRCLE_ARCHIVE_SECRETS": "old-secret, \(secretValue)"])
-        let port = try server.waitForPort()
+        let port = try await blockingWork { try server.waitForPort() }
 
         for body in [Fixtures.workflowCompleted(), Fixtures.jobCompleted(), Fixtures.ping] {
             let bytes = Array(body.utf8)
             let request = "POST /webhooks/circleci HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: \(bytes.count)\r\n"
                 + "circleci-signature: \(signature(for: bytes, secret: secretValue))\r\n\r\n"
-            let response = try rawHTTPExchange(port: port, request: Array(request.utf8) + bytes)
+            let response = try await blockingWork { try rawHTTPExchange(port: port, request: Array(request.utf8) + bytes) }
             #expect(response.status == 200)
             #expect(response.body.contains("\"stored\""))
         }
-        let health = try rawHTTPExchange(port: port, request: Array("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
+        let health = try await blockingWork {
+            try rawHTTPExchange(port: port, request: Array("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
+        }
         #expect(health.status == 200)
 
-        #expect(server.stop(signal: signal) == 0)
+        #expect(try await blockingWork { server.stop(signal: signal) } == 0)
         #expect(server.output.contains("archive closed"))
         #expect(!server.output.contains(secretValue), "secrets never reach the log")
         #expect(!server.output.contains("old-secret"))
 
-        let query = try run(["query", "--db", path, "-f", "csv", "SELECT type FROM events ORDER BY type"])
+        let query = try await run(["query", "--db", path, "-f", "csv", "SELECT type FROM events ORDER BY type"])
         #expect(query.stdout == "type\r\njob-completed\r\nping\r\nworkflow-completed\r\n")
     }
 
-    @Test func secretsCanComeFromAFile() throws {
+    @Test func secretsCanComeFromAFile() async throws {
         let directory = try makeTemporaryDirectory()
         let secretFile = directory.appendingPathComponent("secrets")
         try "# CircleCI webhook secrets\n\nfrom-file\n".write(to: secretFile, atomically: true, encoding: .utf8)
         let server = try ServerProcess(
             arguments: ["--db", directory.appendingPathComponent("a.sqlite").path, "--secret-file", secretFile.path], environment: [:])
-        let port = try server.waitForPort()
+        let port = try await blockingWork { try server.waitForPort() }
         let bytes = Array(Fixtures.ping.utf8)
         for (secretValue, status) in [("from-file", 200), ("# CircleCI webhook secrets", 401)] {
             let request = "POST /webhooks/circleci HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: \(bytes.count)\r\n"
                 + "circleci-signature: \(signature(for: bytes, secret: secretValue))\r\n\r\n"
-            #expect(try rawHTTPExchange(port: port, request: Array(request.utf8) + bytes).status == status)
+            #expect(try await blockingWork { try rawHTTPExchange(port: port, request: Array(request.utf8) + bytes) }.status == status)
         }
-        #expect(server.stop() == 0)
+        #expect(try await blockingWork { server.stop() } == 0)
     }
 }
