@@ -11,7 +11,9 @@ enum ExitStatus {
 
 /// CLI-level failures that are neither a store nor a configuration error.
 enum CLIError: Error, CustomStringConvertible {
+    /// Writing output or serving failed.
     case output(String)
+    /// The input given cannot be used.
     case input(String)
 
     var description: String {

@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -78,6 +79,8 @@ struct Serve: AsyncParsableCommand {
                     "secrets": "\(configuration.secrets.count)", "durability": "\(configuration.durability.rawValue)",
                 ])
             try await app.runService()
+        } catch let error as IOError {
+            throw reportFailure(CLIError.output("cannot listen on \(configuration.host):\(configuration.port): \(error.description)"))
         } catch {
             throw reportFailure(error)
         }

@@ -76,9 +76,13 @@ extension ArchiveReader {
     }
 }
 
+/// Route tests run through the router alone and again over real HTTP on a loopback port.
+let transports: [TestingSetup] = [.router, .ahc(.http)]
+
 @Suite struct WebhookRouteTests {
-    @Test func storesASignedEventThenReportsItAsDuplicate() async throws {
-        try await withServer(try testConfiguration()) { (client, reader) async throws in
+    @Test(arguments: transports)
+    func storesASignedEventThenReportsItAsDuplicate(transport: TestingSetup) async throws {
+        try await withServer(try testConfiguration(), transport) { (client, reader) async throws in
             let body = Fixtures.jobCompleted()
             let first = try await client.deliver(body)
             #expect(first.0 == .ok)
@@ -102,8 +106,9 @@ extension ArchiveReader {
         }
     }
 
-    @Test func forgedOrUnsignedDeliveriesAre401AndWriteNothing() async throws {
-        try await withServer(try testConfiguration()) { (client, reader) async throws in
+    @Test(arguments: transports)
+    func forgedOrUnsignedDeliveriesAre401AndWriteNothing(transport: TestingSetup) async throws {
+        try await withServer(try testConfiguration(), transport) { (client, reader) async throws in
             let body = Fixtures.jobCompleted()
             let forgeries: [HTTPFields] = [
                 [:],
@@ -148,8 +153,9 @@ extension ArchiveReader {
         }
     }
 
-    @Test func invalidUTF8IsRejected() async throws {
-        try await withServer(try testConfiguration()) { (client, reader) async throws in
+    @Test(arguments: transports)
+    func invalidUTF8IsRejected(transport: TestingSetup) async throws {
+        try await withServer(try testConfiguration(), transport) { (client, reader) async throws in
             let bytes: [UInt8] = Array(#"{"id":""#.utf8) + [0xC3, 0x28] + Array(#"","type":"ping","happened_at":"2024-01-01T00:00:00Z"}"#.utf8)
             let headers: HTTPFields = [HTTPField.Name("circleci-signature")!: signature(for: bytes, secret: secret)]
             let status = try await client.execute(uri: "/webhooks/circleci", method: .post, headers: headers, body: ByteBuffer(bytes: bytes)) {
@@ -160,9 +166,10 @@ extension ArchiveReader {
         }
     }
 
-    @Test func bodiesOverTheLimitAre413AndExactlyTheLimitIsAccepted() async throws {
+    @Test(arguments: transports)
+    func bodiesOverTheLimitAre413AndExactlyTheLimitIsAccepted(transport: TestingSetup) async throws {
         let limit = 4096
-        try await withServer(try testConfiguration { $0.maxBodyBytes = limit }) { (client, reader) async throws in
+        try await withServer(try testConfiguration { $0.maxBodyBytes = limit }, transport) { (client, reader) async throws in
             let event = Fixtures.ping
             let exact = event + String(repeating: " ", count: limit - event.utf8.count)
             #expect(exact.utf8.count == limit)
@@ -175,8 +182,9 @@ extension ArchiveReader {
         }
     }
 
-    @Test func otherMethodsAre405() async throws {
-        try await withServer(try testConfiguration()) { (client, _) async throws in
+    @Test(arguments: transports)
+    func otherMethodsAre405(transport: TestingSetup) async throws {
+        try await withServer(try testConfiguration(), transport) { (client, _) async throws in
             for method: HTTPRequest.Method in [.get, .put, .delete, .patch] {
                 let (status, allow) = try await client.execute(uri: "/webhooks/circleci", method: method) { ($0.status, $0.headers[.allow]) }
                 #expect(status == .methodNotAllowed)
@@ -187,8 +195,9 @@ extension ArchiveReader {
         }
     }
 
-    @Test func healthzAnswersWhileTheDatabaseAnswers() async throws {
-        try await withServer(try testConfiguration()) { (client, _) async throws in
+    @Test(arguments: transports)
+    func healthzAnswersWhileTheDatabaseAnswers(transport: TestingSetup) async throws {
+        try await withServer(try testConfiguration(), transport) { (client, _) async throws in
             let (status, body) = try await client.execute(uri: "/healthz", method: .get) { ($0.status, String(buffer: $0.body)) }
             #expect(status == .ok)
             #expect(body == #"{"status":"ok"}"#)
