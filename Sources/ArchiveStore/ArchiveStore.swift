@@ -103,20 +103,45 @@ public final class ArchiveStore: Sendable {
     /// entity tables; a body that cannot be parsed is kept in `rejected_deliveries`.
     /// Returns only after the transaction has committed.
     public func receive(_ delivery: Delivery) async throws(StoreError) -> DeliveryOutcome {
-        let event: WebhookEvent
+        try await receive(batch: [delivery])[0].get()
+    }
+
+    /// Archives deliveries in one transaction, so a batch costs one commit (one fsync with
+    /// durable commits). Each delivery runs in its own savepoint: one that fails is rolled back
+    /// alone and reported as an error in its slot; the others still commit. If the commit itself
+    /// fails, every slot holds that error. Results are in the order of `deliveries`.
+    public func receive(batch deliveries: [Delivery]) async throws(StoreError) -> [Result<DeliveryOutcome, StoreError>] {
+        guard !deliveries.isEmpty else { return [] }
+        // Parsing happens before taking the writer, so it never holds up other commits.
+        let prepared = deliveries.map(PreparedDelivery.init)
         do {
-            event = try WebhookEvent(parsing: delivery.body)
+            return try await pool.write { db in prepared.map { Self.archive($0, in: db) } }
         } catch {
-            try await recordRejected(delivery, reason: error.reason)
-            return .rejected(reason: error.reason)
+            let failure = StoreError(.unavailable, "cannot commit: \(describe(error))", cause: error)
+            return Array(repeating: .failure(failure), count: deliveries.count)
         }
-        let payload = String(decoding: delivery.body, as: UTF8.self)
-        let receivedAt = delivery.receivedAt.iso8601
+    }
+
+    /// Stores one prepared delivery inside the caller's transaction, in a savepoint of its own.
+    private static func archive(_ delivery: PreparedDelivery, in db: Database) -> Result<DeliveryOutcome, StoreError> {
+        var outcome = DeliveryOutcome.rejected(reason: "")
         do {
-            let stored = try await pool.write { db in try Self.store(event, payload: payload, receivedAt: receivedAt, in: db) }
-            return stored ? .stored(id: event.id) : .duplicate(id: event.id)
+            try db.inSavepoint {
+                switch delivery.content {
+                case .event(let event, let payload):
+                    let stored = try store(event, payload: payload, receivedAt: delivery.receivedAt, in: db)
+                    outcome = stored ? .stored(id: event.id) : .duplicate(id: event.id)
+                case .malformed(let reason, let eventType, let headers, let body):
+                    try db.cachedStatement(sql: Schema.insertRejected).execute(arguments: [
+                        delivery.receivedAt, reason, eventType, headers, body,
+                    ])
+                    outcome = .rejected(reason: reason)
+                }
+                return .commit
+            }
+            return .success(outcome)
         } catch {
-            throw StoreError(.unavailable, "cannot store event \(event.id): \(describe(error))", cause: error)
+            return .failure(StoreError(.unavailable, "cannot store delivery: \(describe(error))", cause: error))
         }
     }
 
@@ -146,20 +171,6 @@ public final class ArchiveStore: Sendable {
         }
         return true
     }
-
-    private func recordRejected(_ delivery: Delivery, reason: String) async throws(StoreError) {
-        let headers =
-            "["
-            + delivery.headers.map { "[\(JSONText.quoted($0.name)),\(JSONText.quoted($0.value))]" }.joined(separator: ",")
-            + "]"
-        let eventType = delivery.headers.first { $0.name.lowercased() == "circleci-event-type" }?.value
-        let arguments: StatementArguments = [delivery.receivedAt.iso8601, reason, eventType, headers, Data(delivery.body)]
-        do {
-            try await pool.write { db in try db.cachedStatement(sql: Schema.insertRejected).execute(arguments: arguments) }
-        } catch {
-            throw StoreError(.unavailable, "cannot record rejected delivery: \(describe(error))", cause: error)
-        }
-    }
 }
 
 /// One HTTP delivery (or one line of an import), as received.
@@ -183,6 +194,34 @@ public enum DeliveryOutcome: Sendable, Equatable {
     case duplicate(id: String)
     /// The body is not an acceptable event; it was kept in `rejected_deliveries`.
     case rejected(reason: String)
+}
+
+/// A delivery parsed and encoded for storage, ready for the writer.
+private struct PreparedDelivery: Sendable {
+    enum Content: Sendable {
+        case event(WebhookEvent, payload: String)
+        /// What `rejected_deliveries` keeps: the reason, the event-type header, all headers as JSON, the raw body.
+        case malformed(reason: String, eventType: String?, headers: String, body: Data)
+    }
+
+    let content: Content
+    let receivedAt: String
+
+    init(_ delivery: Delivery) {
+        receivedAt = delivery.receivedAt.iso8601
+        do {
+            let event = try WebhookEvent(parsing: delivery.body)
+            // The parser accepted the body, so it is valid UTF-8 and decoding is lossless.
+            content = .event(event, payload: String(decoding: delivery.body, as: UTF8.self))
+        } catch {
+            let headers = delivery.headers.map { "[\(JSONText.quoted($0.name)),\(JSONText.quoted($0.value))]" }
+            content = .malformed(
+                reason: error.reason,
+                eventType: delivery.headers.first { $0.name.lowercased() == "circleci-event-type" }?.value,
+                headers: "[" + headers.joined(separator: ",") + "]",
+                body: Data(delivery.body))
+        }
+    }
 }
 
 /// A short description of a GRDB or system error, without SQL arguments (which could hold

@@ -187,6 +187,25 @@ extension ArchiveReader {
         #expect(reference?["workflows"]?.contains { $0.contains(.text("wf-tie")) && $0.contains(.text("success")) } == true)
     }
 
+    @Test func aBatchCommitsTogetherAndAnswersEachDeliveryInOrder() async throws {
+        let (store, _) = try makeStore()
+        let batch = [Fixtures.jobCompleted(), "{not json", Fixtures.ping, Fixtures.jobCompleted(), Fixtures.workflowCompleted()]
+        let results = try await store.receive(batch: batch.map { Delivery(body: Array($0.utf8)) })
+        let outcomes = try results.map { try $0.get() }
+        #expect(outcomes.count == 5)
+        #expect(outcomes[0] == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
+        guard case .rejected = outcomes[1] else {
+            Issue.record("expected a rejection, got \(outcomes[1])")
+            return
+        }
+        #expect(outcomes[2] == .stored(id: "3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c"))
+        #expect(outcomes[3] == .duplicate(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"), "a repeat inside one batch is a duplicate")
+        #expect(outcomes[4] == .stored(id: "e1f2a3b4-c5d6-4e7f-8091-a2b3c4d5e6f7"))
+        #expect(try store.reader.value("SELECT count(*) FROM events") == .integer(3))
+        #expect(try store.reader.value("SELECT count(*) FROM rejected_deliveries") == .integer(1))
+        #expect(try await store.receive(batch: []).isEmpty)
+    }
+
     @Test func malformedBodiesAreKeptAsRejectedDeliveries() async throws {
         let (store, _) = try makeStore()
         let body: [UInt8] = [0x7B, 0xFF, 0x7D]
