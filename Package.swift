@@ -50,11 +50,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // System zlib, for reading gzip input.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "CircleArchiveCLI",
             dependencies: [
                 "ArchiveServer",
                 "ArchiveStore",
+                "CZlib",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

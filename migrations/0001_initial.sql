@@ -103,13 +103,17 @@ CREATE INDEX jobs_by_stopped_at ON jobs (stopped_at);
 
 -- Signed (or, with --allow-unsigned, unsigned-mode) deliveries that could not be archived,
 -- kept so a broken sender can be diagnosed. Forged deliveries are never written anywhere.
+-- One row per distinct body: a retried or re-imported delivery counts another attempt.
 CREATE TABLE rejected_deliveries (
-    id          INTEGER PRIMARY KEY,
-    received_at TEXT NOT NULL,
-    reason      TEXT NOT NULL,
-    event_type  TEXT,
-    headers     TEXT NOT NULL,
-    body        BLOB NOT NULL
+    id               INTEGER PRIMARY KEY,
+    received_at      TEXT NOT NULL,
+    last_received_at TEXT NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 1,
+    reason           TEXT NOT NULL,
+    event_type       TEXT,
+    headers          TEXT NOT NULL,
+    body             BLOB NOT NULL,
+    body_sha256      TEXT NOT NULL UNIQUE
 );
 CREATE INDEX rejected_deliveries_by_received_at ON rejected_deliveries (received_at);
 

@@ -1,4 +1,5 @@
 import ArchiveMigrations
+import Crypto
 import Foundation
 import GRDB
 
@@ -132,8 +133,9 @@ public final class ArchiveStore: Sendable {
                     let stored = try store(event, payload: payload, receivedAt: delivery.receivedAt, in: db)
                     outcome = stored ? .stored(id: event.id) : .duplicate(id: event.id)
                 case .malformed(let reason, let eventType, let headers, let body):
+                    let digest = SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
                     try db.cachedStatement(sql: Schema.insertRejected).execute(arguments: [
-                        delivery.receivedAt, reason, eventType, headers, body,
+                        delivery.receivedAt, reason, eventType, headers, body, digest,
                     ])
                     outcome = .rejected(reason: reason)
                 }

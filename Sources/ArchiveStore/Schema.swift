@@ -10,8 +10,14 @@ enum Schema {
         ON CONFLICT (id) DO NOTHING
         """
 
+    /// A body rejected before counts another attempt; the newest headers are kept.
     static let insertRejected = """
-        INSERT INTO rejected_deliveries (received_at, reason, event_type, headers, body) VALUES (?, ?, ?, ?, ?)
+        INSERT INTO rejected_deliveries (received_at, last_received_at, reason, event_type, headers, body, body_sha256)
+        VALUES (?1, ?1, ?2, ?3, ?4, ?5, ?6)
+        ON CONFLICT (body_sha256) DO UPDATE SET
+            attempts = attempts + 1,
+            last_received_at = max(last_received_at, excluded.last_received_at),
+            headers = excluded.headers
         """
 
     static let organizations = EntityTable(name: "organizations", columns: ["name"])

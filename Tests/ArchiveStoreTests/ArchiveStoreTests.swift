@@ -218,6 +218,10 @@ extension ArchiveReader {
         let rows = try store.reader.rows("SELECT reason, event_type, headers, body FROM rejected_deliveries")
         #expect(rows == [[.text(reason), .text("job-completed"), .text(#"[["circleci-event-type","job-completed"],["x-a","\"q\""]]"#), .blob(body)]])
         #expect(try store.reader.value("SELECT count(*) FROM events") == .integer(0))
+        // The same body again, as a retry would send it: one row, two attempts, newest headers.
+        _ = try await store.receive(Delivery(body: body, headers: [("x-b", "2")], receivedAt: Timestamp(iso8601: "2030-01-01T00:00:00Z")!))
+        #expect(try store.reader.rows("SELECT attempts, headers, last_received_at FROM rejected_deliveries")
+            == [[.integer(2), .text(#"[["x-b","2"]]"#), .text("2030-01-01T00:00:00.000Z")]])
     }
 
     @Test func valuesThatLookLikeSQLAreStoredVerbatim() async throws {
