@@ -137,7 +137,8 @@ SELECT
     p.vcs_branch       AS branch,
     p.vcs_tag          AS tag,
     p.vcs_revision     AS revision,
-    p.trigger_type     AS trigger_type
+    p.trigger_type     AS trigger_type,
+    w.url || '/jobs/' || j.number AS job_url
 FROM jobs j
 LEFT JOIN workflows w      ON w.id = j.workflow_id
 LEFT JOIN pipelines p      ON p.id = j.pipeline_id
@@ -161,8 +162,38 @@ SELECT
     p.vcs_branch       AS branch,
     p.vcs_tag          AS tag,
     p.vcs_revision     AS revision,
-    p.trigger_type     AS trigger_type
+    p.trigger_type     AS trigger_type,
+    w.url              AS workflow_url
 FROM workflows w
 LEFT JOIN pipelines p      ON p.id = w.pipeline_id
 LEFT JOIN projects pr      ON pr.id = w.project_id
+LEFT JOIN organizations o  ON o.id = pr.organization_id;
+
+-- One row per pipeline with its project and organization.
+CREATE VIEW pipeline_runs AS
+SELECT
+    p.id                        AS pipeline_id,
+    p.number                    AS pipeline_number,
+    p.created_at                AS created_at,
+    pr.slug                     AS project_slug,
+    pr.name                     AS project_name,
+    o.name                      AS organization_name,
+    p.trigger_type              AS trigger_type,
+    p.trigger_actor_id          AS trigger_actor_id,
+    p.vcs_provider_name         AS vcs_provider_name,
+    p.vcs_target_repository_url AS vcs_target_repository_url,
+    p.vcs_origin_repository_url AS vcs_origin_repository_url,
+    p.vcs_branch                AS branch,
+    p.vcs_tag                   AS tag,
+    p.vcs_revision              AS revision,
+    p.commit_subject            AS commit_subject,
+    p.commit_body               AS commit_body,
+    p.commit_author_name        AS commit_author_name,
+    p.commit_author_email       AS commit_author_email,
+    p.commit_authored_at        AS commit_authored_at,
+    p.commit_committer_name     AS commit_committer_name,
+    p.commit_committer_email    AS commit_committer_email,
+    p.commit_committed_at       AS commit_committed_at
+FROM pipelines p
+LEFT JOIN projects pr      ON pr.id = p.project_id
 LEFT JOIN organizations o  ON o.id = pr.organization_id;

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 /// A value read from SQLite, in SQLite's own five storage classes.
-public enum SQLValue: Sendable, Equatable {
+public enum SQLValue: Sendable, Hashable {
     case null
     case integer(Int64)
     case real(Double)
@@ -40,10 +40,15 @@ public struct ArchiveReader: Sendable {
         }
     }
 
-    /// Runs one SQL statement and hands its column names, then each row, to the callbacks as they
-    /// are read, so a large result is never held in memory. Errors thrown by the callbacks
-    /// (a closed stdout, say) are rethrown unchanged; SQLite errors become `.invalidQuery`.
-    public func query(
+    /// Runs one SQL statement and hands its column names, then each row, to `sink` as they are
+    /// read, so a large result is never held in memory. Errors thrown by the sink (a closed
+    /// stdout, say) are rethrown unchanged; SQLite errors become `.invalidQuery`.
+    public func query(_ sql: String, arguments: [SQLValue] = [], into sink: inout some RowSink) throws {
+        try stream(sql, arguments: arguments, columns: { try sink.start(columns: $0) }, row: { try sink.write($0) })
+    }
+
+    /// `query` with callbacks instead of a sink.
+    func stream(
         _ sql: String,
         arguments: [SQLValue] = [],
         columns: ([String]) throws -> Void,

@@ -20,7 +20,7 @@ public enum OutputFormat: String, CaseIterable, Sendable, ExpressibleByArgument 
 
 /// Writes rows in one `OutputFormat` to a sink. Streaming formats (csv, json, jsonl) write each
 /// row as it comes; table and markdown hold the rows until `finish()` to size the columns.
-public struct RowPrinter {
+public struct RowPrinter: RowSink {
     public let format: OutputFormat
     private let sink: OutputSink
     private var columns: [String] = []

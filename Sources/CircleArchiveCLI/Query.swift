@@ -56,9 +56,7 @@ struct Query: ParsableCommand {
         do {
             let statement = sql == "-" ? try readStandardInput() : sql
             let reader = try ArchiveReader.open(path: archive.databasePath(processEnvironment))
-            var printer = RowPrinter(format: format, sink: OutputSink(descriptor: STDOUT_FILENO))
-            try reader.query(statement, columns: { try printer.start(columns: $0) }, row: { try printer.write($0) })
-            try printer.finish()
+            try printRows(format: format) { try reader.query(statement, into: &$0) }
         } catch {
             throw reportFailure(error)
         }

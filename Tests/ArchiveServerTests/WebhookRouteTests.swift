@@ -55,24 +55,25 @@ extension TestClientProtocol {
 
 extension ArchiveReader {
     func count(_ table: String) throws -> Int64 {
-        var result: Int64 = -1
-        try query("SELECT count(*) FROM \(table)", columns: { _ in }, row: { if case .integer(let n) = $0[0] { result = n } })
-        return result
+        var collector = RowCollector()
+        try query("SELECT count(*) FROM \(table)", into: &collector)
+        guard case .integer(let count) = collector.rows.first?.first else { return -1 }
+        return count
     }
 
     func texts(_ sql: String) throws -> [String] {
-        var result: [String] = []
-        try query(sql, columns: { _ in }, row: { row in
-            result.append(row.map { value -> String in
+        var collector = RowCollector()
+        try query(sql, into: &collector)
+        return collector.rows.map { row in
+            row.map { value -> String in
                 switch value {
                 case .text(let text): return text
                 case .integer(let integer): return String(integer)
                 case .null: return "NULL"
                 default: return "\(value)"
                 }
-            }.joined(separator: "|"))
-        })
-        return result
+            }.joined(separator: "|")
+        }
     }
 }
 

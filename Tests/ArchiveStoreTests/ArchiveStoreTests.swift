@@ -20,9 +20,9 @@ extension ArchiveStore {
 extension ArchiveReader {
     /// All rows of a statement, for assertions.
     func rows(_ sql: String, _ arguments: [SQLValue] = []) throws -> [[SQLValue]] {
-        var rows: [[SQLValue]] = []
-        try query(sql, arguments: arguments, columns: { _ in }, row: { rows.append($0) })
-        return rows
+        var collector = RowCollector()
+        try query(sql, arguments: arguments, into: &collector)
+        return collector.rows
     }
 
     func value(_ sql: String, _ arguments: [SQLValue] = []) throws -> SQLValue? {

@@ -1,0 +1,251 @@
+import Foundation
+
+/// What `report durations` groups runs by. Jobs are grouped by job name; the other groupings
+/// describe whole workflow runs.
+public enum DurationGrouping: String, Sendable, CaseIterable {
+    case job
+    case workflow
+    case project
+    case branch
+
+    var source: RunSource { self == .job ? .jobs : .workflows }
+
+    /// Output column names and the view columns they come from.
+    var keys: [(name: String, column: String)] {
+        switch self {
+        case .job: return [("project", "project_slug"), ("job", "job_name")]
+        case .workflow: return [("project", "project_slug"), ("workflow", "workflow_name")]
+        case .project: return [("project", "project_slug")]
+        case .branch: return [("project", "project_slug"), ("branch", "branch")]
+        }
+    }
+
+    var statusColumn: String { self == .job ? "job_status" : "workflow_status" }
+}
+
+/// The periods of `report trend`: UTC days, or ISO weeks named by their Monday.
+public enum TrendPeriod: String, Sendable, CaseIterable {
+    case day
+    case week
+
+    var expression: String {
+        switch self {
+        case .day: return "substr(stopped_at, 1, 10)"
+        case .week: return "date(stopped_at, '-6 days', 'weekday 1')"
+        }
+    }
+}
+
+extension ArchiveReader {
+    /// The statistics columns of `report durations` and `report trend`, after the key columns.
+    public static let durationColumns = [
+        "runs", "succeeded", "failed", "canceled", "success_rate", "mean_s", "stddev_s", "min_s",
+        "p50_s", "p90_s", "p95_s", "p99_s", "max_s",
+    ]
+
+    /// Run counts and duration statistics per group, sorted by key (and period, for a trend).
+    ///
+    /// Percentiles use the nearest rank over the runs with a known duration: sorted ascending,
+    /// the value at 1-based rank ceil(p/100 × n). `stddev_s` is the sample standard deviation
+    /// (NULL below two runs); `mean_s` and `stddev_s` are rounded to milliseconds.
+    /// `success_rate` is CircleCI's succeeded / (runs − canceled), except that runs whose status
+    /// is unknown (a workflow seen only through its jobs' events) or not terminal count in `runs`
+    /// and the durations but not in the rate: it is succeeded / (succeeded + failed), rounded to
+    /// four decimals, NULL when no run counts.
+    public func durationReport(by grouping: DurationGrouping, every period: TrendPeriod? = nil, filter: RunFilter, into sink: inout some RowSink) throws {
+        let source = grouping.source
+        let (whereSQL, arguments) = source.whereClause(filter)
+        var selected = grouping.keys.map(\.column)
+        if let period { selected.append("\(period.expression) AS period") }
+        selected += [grouping.statusColumn, "duration_seconds"]
+        let sql = "SELECT \(selected.joined(separator: ", ")) FROM \(source.relation) \(whereSQL)"
+
+        let keyCount = grouping.keys.count + (period == nil ? 0 : 1)
+        var groups: [[SQLValue]: RunAccumulator] = [:]
+        try stream(sql, arguments: arguments, columns: { _ in }) { row in
+            let key = Array(row[0..<keyCount])
+            let status: String? = if case .text(let text) = row[keyCount] { text } else { nil }
+            let duration: Double? =
+                switch row[keyCount + 1] {
+                case .real(let value): value
+                case .integer(let value): Double(value)
+                default: nil
+                }
+            groups[key, default: RunAccumulator()].add(status: status, duration: duration)
+        }
+        try sink.start(columns: grouping.keys.map(\.name) + (period == nil ? [] : ["period"]) + Self.durationColumns)
+        for key in groups.keys.sorted(by: SQLValue.precedes) {
+            try sink.write(key + groups[key]!.statistics())
+        }
+    }
+
+    /// Jobs that both succeeded and failed on the same revision: how many revisions flaked,
+    /// the extra runs spent on them and the time their failed runs took. Sorted by flaky
+    /// revisions, most first.
+    public func flakyReport(filter: RunFilter, into sink: inout some RowSink) throws {
+        let (whereSQL, arguments) = RunSource.jobs.whereClause(filter)
+        let failed = RunStatus.failureCondition("job_status")
+        let sql = """
+            WITH per_revision AS (
+                SELECT project_slug, workflow_name, job_name, revision,
+                       count(*) AS runs,
+                       sum(job_status = 'success') AS succeeded,
+                       sum(\(failed)) AS failed,
+                       sum(CASE WHEN \(failed) THEN duration_seconds END) AS failed_seconds,
+                       max(CASE WHEN \(failed) THEN stopped_at END) AS last_failed_at
+                FROM job_runs \(whereSQL) \(whereSQL.isEmpty ? "WHERE" : "AND") revision IS NOT NULL
+                GROUP BY project_slug, workflow_name, job_name, revision
+            ),
+            flaky AS (
+                SELECT *, succeeded > 0 AND failed > 0 AS is_flaky FROM per_revision
+            )
+            SELECT project_slug AS project, workflow_name AS workflow, job_name AS job,
+                   sum(is_flaky) AS flaky_revisions,
+                   count(*) AS revisions,
+                   sum(CASE WHEN is_flaky THEN runs - 1 ELSE 0 END) AS reruns,
+                   sum(CASE WHEN is_flaky THEN failed ELSE 0 END) AS failed_runs,
+                   round(coalesce(sum(CASE WHEN is_flaky THEN failed_seconds END), 0), 3) AS failed_time_s,
+                   max(CASE WHEN is_flaky THEN last_failed_at END) AS last_flaky_failure_at
+            FROM flaky
+            GROUP BY project_slug, workflow_name, job_name
+            HAVING sum(is_flaky) > 0
+            ORDER BY flaky_revisions DESC, project, workflow, job
+            """
+        try query(sql, arguments: arguments, into: &sink)
+    }
+
+    /// Jobs that failed at least once: counts, failure rate (failed / (succeeded + failed), the
+    /// complement of `success_rate`) and where the last failure happened. Most failures first.
+    public func failureReport(filter: RunFilter, into sink: inout some RowSink) throws {
+        let (whereSQL, arguments) = RunSource.jobs.whereClause(filter)
+        let failed = RunStatus.failureCondition("job_status")
+        let sql = """
+            WITH runs AS (
+                SELECT project_slug, workflow_name, job_name, job_status, stopped_at, branch, revision, job_url,
+                       \(failed) AS is_failure,
+                       row_number() OVER (
+                           PARTITION BY project_slug, workflow_name, job_name
+                           ORDER BY \(failed) DESC, stopped_at DESC, job_number DESC
+                       ) AS newest_failure_first
+                FROM job_runs \(whereSQL)
+            )
+            SELECT project_slug AS project, workflow_name AS workflow, job_name AS job,
+                   count(*) AS runs,
+                   sum(is_failure) AS failed,
+                   sum(job_status = 'canceled') AS canceled,
+                   round(CAST(sum(is_failure) AS REAL) / nullif(sum(is_failure) + sum(job_status = 'success'), 0), 4) AS failure_rate,
+                   max(CASE WHEN newest_failure_first = 1 THEN stopped_at END) AS last_failed_at,
+                   max(CASE WHEN newest_failure_first = 1 THEN branch END) AS last_failure_branch,
+                   max(CASE WHEN newest_failure_first = 1 THEN revision END) AS last_failure_revision,
+                   max(CASE WHEN newest_failure_first = 1 THEN job_url END) AS last_failure_url
+            FROM runs
+            GROUP BY project_slug, workflow_name, job_name
+            HAVING sum(is_failure) > 0
+            ORDER BY failed DESC, failure_rate DESC, project, workflow, job
+            """
+        try query(sql, arguments: arguments, into: &sink)
+    }
+
+    /// The `limit` slowest job runs, with links to them in CircleCI.
+    public func slowestReport(filter: RunFilter, limit: Int, into sink: inout some RowSink) throws {
+        let (whereSQL, arguments) = RunSource.jobs.whereClause(filter)
+        let sql = """
+            SELECT project_slug AS project, workflow_name AS workflow, job_name AS job, job_number, job_status AS status,
+                   duration_seconds, started_at, stopped_at, branch, revision, job_url AS url
+            FROM job_runs \(whereSQL) \(whereSQL.isEmpty ? "WHERE" : "AND") duration_seconds IS NOT NULL
+            ORDER BY duration_seconds DESC, stopped_at DESC
+            LIMIT ?
+            """
+        try query(sql, arguments: arguments + [.integer(Int64(limit))], into: &sink)
+    }
+
+    /// Every row of a source's view that the filter selects, in a stable order, streamed.
+    public func export(_ source: RunSource, filter: RunFilter, into sink: inout some RowSink) throws {
+        let (whereSQL, arguments) = source.whereClause(filter)
+        try query("SELECT * FROM \(source.relation) \(whereSQL) ORDER BY \(source.timeColumn), \(source.idColumn)", arguments: arguments, into: &sink)
+    }
+}
+
+/// Counts and durations of one group of runs.
+struct RunAccumulator {
+    var runs = 0
+    var succeeded = 0
+    var failed = 0
+    var canceled = 0
+    var durations: [Double] = []
+
+    mutating func add(status: String?, duration: Double?) {
+        runs += 1
+        switch status {
+        case RunStatus.success: succeeded += 1
+        case RunStatus.canceled: canceled += 1
+        case let status where RunStatus.isFailure(status): failed += 1
+        default: break
+        }
+        if let duration { durations.append(duration) }
+    }
+
+    /// The values of `ArchiveReader.durationColumns`, in order.
+    func statistics() -> [SQLValue] {
+        let counted = succeeded + failed
+        let successRate: SQLValue = counted > 0 ? .real(rounded(Double(succeeded) / Double(counted), places: 4)) : .null
+        var values: [SQLValue] = [.integer(Int64(runs)), .integer(Int64(succeeded)), .integer(Int64(failed)), .integer(Int64(canceled)), successRate]
+        guard !durations.isEmpty else {
+            return values + Array(repeating: .null, count: 8)
+        }
+        let sorted = durations.sorted()
+        let count = Double(sorted.count)
+        let mean = sorted.reduce(0, +) / count
+        let stddev: SQLValue =
+            sorted.count > 1
+            ? .real(rounded((sorted.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (count - 1)).squareRoot(), places: 3)) : .null
+        func percentile(_ p: Double) -> SQLValue {
+            let rank = Int((p / 100 * count).rounded(.up))
+            return .real(sorted[max(rank, 1) - 1])
+        }
+        values += [.real(rounded(mean, places: 3)), stddev, .real(sorted[0])]
+        values += [percentile(50), percentile(90), percentile(95), percentile(99), .real(sorted[sorted.count - 1])]
+        return values
+    }
+}
+
+func rounded(_ value: Double, places: Int) -> Double {
+    let scale = pow(10, Double(places))
+    return (value * scale).rounded() / scale
+}
+
+extension SQLValue {
+    /// SQLite's sort order: NULL, then numbers, then text, then blobs.
+    static func precedes(_ lhs: [SQLValue], _ rhs: [SQLValue]) -> Bool {
+        for (left, right) in zip(lhs, rhs) where left != right {
+            return left.sortsBefore(right)
+        }
+        return lhs.count < rhs.count
+    }
+
+    private var sortClass: Int {
+        switch self {
+        case .null: return 0
+        case .integer, .real: return 1
+        case .text: return 2
+        case .blob: return 3
+        }
+    }
+
+    private var number: Double? {
+        switch self {
+        case .integer(let value): return Double(value)
+        case .real(let value): return value
+        default: return nil
+        }
+    }
+
+    func sortsBefore(_ other: SQLValue) -> Bool {
+        if sortClass != other.sortClass { return sortClass < other.sortClass }
+        switch (self, other) {
+        case (.text(let left), .text(let right)): return Array(left.utf8).lexicographicallyPrecedes(right.utf8)
+        case (.blob(let left), .blob(let right)): return left.lexicographicallyPrecedes(right)
+        default: return (number ?? 0) < (other.number ?? 0)
+        }
+    }
+}

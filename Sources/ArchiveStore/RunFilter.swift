@@ -1,0 +1,136 @@
+import Foundation
+
+/// Which runs a report or an export covers.
+///
+/// Time bounds apply to completion time for jobs and workflows (`stopped_at`), to creation time
+/// for pipelines and to `happened_at` for events; `since` is inclusive, `until` exclusive, so
+/// consecutive windows never count a run twice. Every filter applies to every source: a
+/// workflow "has" a job name when one of its jobs has it, a pipeline when one of its workflows
+/// or jobs has it.
+public struct RunFilter: Sendable, Equatable {
+    public var since: Timestamp?
+    public var until: Timestamp?
+    /// Project slugs (`gh/acme/widgets`); any one matches.
+    public var projects: [String]
+    public var branch: String?
+    public var workflow: String?
+    public var job: String?
+
+    public init(
+        since: Timestamp? = nil, until: Timestamp? = nil, projects: [String] = [], branch: String? = nil,
+        workflow: String? = nil, job: String? = nil
+    ) {
+        self.since = since
+        self.until = until
+        self.projects = projects
+        self.branch = branch
+        self.workflow = workflow
+        self.job = job
+    }
+}
+
+/// The relations reports and exports read: the documented views, and `events`.
+public enum RunSource: String, Sendable, CaseIterable {
+    case jobs
+    case workflows
+    case pipelines
+    case events
+
+    /// The view (or table) read, whose columns an export prints.
+    public var relation: String {
+        switch self {
+        case .jobs: return "job_runs"
+        case .workflows: return "workflow_runs"
+        case .pipelines: return "pipeline_runs"
+        case .events: return "events"
+        }
+    }
+
+    /// The column that identifies a row, to make the export order total.
+    var idColumn: String {
+        switch self {
+        case .jobs: return "job_id"
+        case .workflows: return "workflow_id"
+        case .pipelines: return "pipeline_id"
+        case .events: return "id"
+        }
+    }
+
+    var timeColumn: String {
+        switch self {
+        case .jobs, .workflows: return "stopped_at"
+        case .pipelines: return "created_at"
+        case .events: return "happened_at"
+        }
+    }
+
+    /// The condition for each filter, with `?` for its value (`(?)` for the list of projects).
+    private var projectCondition: String {
+        self == .events ? "project_id IN (SELECT id FROM projects WHERE slug IN (?))" : "project_slug IN (?)"
+    }
+
+    private var branchCondition: String {
+        self == .events ? "pipeline_id IN (SELECT id FROM pipelines WHERE vcs_branch = ?)" : "branch = ?"
+    }
+
+    private var workflowCondition: String {
+        switch self {
+        case .jobs, .workflows: return "workflow_name = ?"
+        case .pipelines: return "pipeline_id IN (SELECT pipeline_id FROM workflows WHERE name = ?)"
+        case .events: return "workflow_id IN (SELECT id FROM workflows WHERE name = ?)"
+        }
+    }
+
+    private var jobCondition: String {
+        switch self {
+        case .jobs: return "job_name = ?"
+        case .workflows: return "workflow_id IN (SELECT workflow_id FROM jobs WHERE name = ?)"
+        case .pipelines: return "pipeline_id IN (SELECT pipeline_id FROM jobs WHERE name = ?)"
+        case .events: return "job_id IN (SELECT id FROM jobs WHERE name = ?)"
+        }
+    }
+
+    /// A `WHERE` clause (empty when nothing is filtered) and its arguments, always bound, never spliced.
+    func whereClause(_ filter: RunFilter) -> (sql: String, arguments: [SQLValue]) {
+        var conditions: [String] = []
+        var arguments: [SQLValue] = []
+        if let since = filter.since {
+            conditions.append("\(timeColumn) >= ?")
+            arguments.append(.text(since.iso8601))
+        }
+        if let until = filter.until {
+            conditions.append("\(timeColumn) < ?")
+            arguments.append(.text(until.iso8601))
+        }
+        if !filter.projects.isEmpty {
+            let placeholders = Array(repeating: "?", count: filter.projects.count).joined(separator: ", ")
+            conditions.append(projectCondition.replacingOccurrences(of: "(?)", with: "(\(placeholders))"))
+            arguments += filter.projects.map(SQLValue.text)
+        }
+        for (value, condition) in [(filter.branch, branchCondition), (filter.workflow, workflowCondition), (filter.job, jobCondition)] {
+            if let value {
+                conditions.append(condition)
+                arguments.append(.text(value))
+            }
+        }
+        return (conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "), arguments)
+    }
+}
+
+/// How statuses count in reports. Success rate follows CircleCI's definition: successful runs
+/// over all runs except canceled ones.
+enum RunStatus {
+    static let success = "success"
+    static let canceled = "canceled"
+    /// Terminal statuses that mean the run did not succeed.
+    static let failures = ["failed", "error", "infrastructure_fail", "timedout", "unauthorized", "terminated-unknown"]
+
+    static func isFailure(_ status: String?) -> Bool {
+        status.map(failures.contains) ?? false
+    }
+
+    /// `column IN ('failed', …)`, for SQL; the list is constant, so it is spliced safely.
+    static func failureCondition(_ column: String) -> String {
+        "\(column) IN (" + failures.map { "'\($0)'" }.joined(separator: ", ") + ")"
+    }
+}

@@ -1,0 +1,75 @@
+import ArchiveStore
+import ArgumentParser
+import Foundation
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Stream jobs, workflows, pipelines or events as CSV or JSON lines, for dashboards.",
+        discussion: """
+            Columns are those of the matching view: jobs → job_runs, workflows → workflow_runs,
+            pipelines → pipeline_runs, events → events (with the raw payload). Rows stream in
+            completion order (creation order for pipelines, happened_at for events), so memory stays
+            flat whatever the size. With --output the file is written beside its final name and
+            renamed into place at the end, so a reader never sees half an export.
+
+            Examples:
+              circle-archive export jobs --since 1d --output /srv/exports/jobs.csv
+              circle-archive export workflows --project gh/acme/widgets --format jsonl | jq .
+              circle-archive export events --since 2024-06-01 --until 2024-07-01 --format jsonl > june.jsonl
+            """
+    )
+
+    @OptionGroup var archive: ArchiveOptions
+    @OptionGroup var filters: RunFilterOptions
+
+    @Argument(help: "What to export: jobs, workflows, pipelines or events.")
+    var source: RunSource
+
+    @Option(name: .shortAndLong, help: "Output format: csv or jsonl.")
+    var format: OutputFormat = .csv
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Write to this file instead of stdout.", valueName: "file"))
+    var output: String?
+
+    func validate() throws {
+        guard format == .csv || format == .jsonl else { throw ValidationError("export writes csv or jsonl") }
+    }
+
+    func run() throws {
+        do {
+            let reader = try ArchiveReader.open(path: archive.databasePath(processEnvironment))
+            guard let output else {
+                try printRows(format: format) { try reader.export(source, filter: filters.filter, into: &$0) }
+                return
+            }
+            try writeAtomically(to: output) { sink in
+                var printer = RowPrinter(format: format, sink: sink)
+                try reader.export(source, filter: filters.filter, into: &printer)
+                try printer.finish()
+            }
+        } catch {
+            throw reportFailure(error)
+        }
+    }
+
+    /// Writes through a temporary file next to `path`, fsyncs it and renames it into place.
+    private func writeAtomically(to path: String, _ write: (OutputSink) throws -> Void) throws {
+        let temporary = path + ".partial-\(getpid())"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard descriptor >= 0 else { throw CLIError.output("cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        var isOpen = true
+        defer { if isOpen { close(descriptor) } }
+        do {
+            try write(OutputSink(descriptor: descriptor))
+            guard fsync(descriptor) == 0 else { throw CLIError.output("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+            close(descriptor)
+            isOpen = false
+            guard rename(temporary, path) == 0 else { throw CLIError.output("cannot rename to \(path): \(String(cString: strerror(errno)))") }
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+    }
+}
+
+extension RunSource: ExpressibleByArgument {}

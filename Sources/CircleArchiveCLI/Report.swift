@@ -1,0 +1,155 @@
+import ArchiveStore
+import ArgumentParser
+import Foundation
+
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Answer the usual CI questions: durations, trends, flaky jobs, failures, slowest runs.",
+        discussion: """
+            Reports read the archive read-only and print through the same formats as query.
+            Time filters apply to completion time (stopped_at); --since is inclusive, --until exclusive.
+            Statuses: succeeded is success; failed is failed, error, infrastructure_fail, timedout,
+            unauthorized or terminated-unknown; success_rate = succeeded / (runs - canceled), where
+            runs of unknown status (a workflow seen only through its jobs) do not count either.
+            """,
+        subcommands: [Durations.self, Trend.self, Flaky.self, Failures.self, Slowest.self]
+    )
+
+    /// Options every report takes.
+    struct Common: ParsableArguments {
+        @OptionGroup var archive: ArchiveOptions
+        @OptionGroup var filters: RunFilterOptions
+
+        @Option(name: .shortAndLong, help: "Output format: table, csv, json, jsonl or markdown.")
+        var format: OutputFormat = .table
+
+        /// Opens the archive read-only and prints what `produce` writes.
+        func run(_ produce: (ArchiveReader, RunFilter, inout RowPrinter) throws -> Void) throws {
+            do {
+                let reader = try ArchiveReader.open(path: archive.databasePath(processEnvironment))
+                try printRows(format: format) { try produce(reader, filters.filter, &$0) }
+            } catch {
+                throw reportFailure(error)
+            }
+        }
+    }
+
+    struct Durations: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run counts, success rate and duration percentiles per job, workflow, project or branch.",
+            discussion: """
+                --by job groups job runs by project and job name; --by workflow, project and branch
+                group workflow runs. Columns: the keys, then runs, succeeded, failed, canceled,
+                success_rate, mean_s, stddev_s, min_s, p50_s, p90_s, p95_s, p99_s, max_s. Percentiles
+                are nearest-rank over runs with a known duration.
+
+                Examples:
+                  circle-archive report durations --by job --since 30d
+                  circle-archive report durations --by workflow --project gh/acme/widgets --branch main --format csv
+                """
+        )
+
+        @OptionGroup var common: Common
+
+        @Option(help: "Group by job, workflow, project or branch.")
+        var by: DurationGrouping = .job
+
+        func run() throws {
+            try common.run { reader, filter, printer in try reader.durationReport(by: by, filter: filter, into: &printer) }
+        }
+    }
+
+    struct Trend: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The durations figures per day or week, for plotting p50/p95 over time.",
+            discussion: """
+                Periods are UTC days (2024-06-03) or ISO weeks named by their Monday.
+
+                Examples:
+                  circle-archive report trend --by job --job test --every week --since 12w --format csv
+                  circle-archive report trend --by workflow --every day --since 14d
+                """
+        )
+
+        @OptionGroup var common: Common
+
+        @Option(help: "Group by job or workflow.")
+        var by: DurationGrouping = .job
+
+        @Option(help: "Period: day or week.")
+        var every: TrendPeriod = .week
+
+        func validate() throws {
+            guard by == .job || by == .workflow else { throw ValidationError("report trend groups by job or workflow") }
+        }
+
+        func run() throws {
+            try common.run { reader, filter, printer in try reader.durationReport(by: by, every: every, filter: filter, into: &printer) }
+        }
+    }
+
+    struct Flaky: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Jobs that both succeeded and failed on the same revision.",
+            discussion: """
+                Per project, workflow and job: flaky_revisions (revisions with a success and a failure),
+                revisions, reruns (runs beyond the first on flaky revisions), failed_runs and
+                failed_time_s spent in them, and when the last flaky failure happened. Most flaky first.
+
+                Example:
+                  circle-archive report flaky --since 30d --branch main
+                """
+        )
+
+        @OptionGroup var common: Common
+
+        func run() throws {
+            try common.run { reader, filter, printer in try reader.flakyReport(filter: filter, into: &printer) }
+        }
+    }
+
+    struct Failures: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Jobs that failed: counts, failure rate, and the last failure's time, branch, revision and link.",
+            discussion: """
+                failure_rate = failed / (succeeded + failed), the complement of success_rate.
+                Most failures first.
+
+                Example:
+                  circle-archive report failures --since 7d --format markdown
+                """
+        )
+
+        @OptionGroup var common: Common
+
+        func run() throws {
+            try common.run { reader, filter, printer in try reader.failureReport(filter: filter, into: &printer) }
+        }
+    }
+
+    struct Slowest: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The slowest individual job runs, with links to them in CircleCI.",
+            discussion: """
+                Example:
+                  circle-archive report slowest --since 7d --limit 10 --project gh/acme/widgets
+                """
+        )
+
+        @OptionGroup var common: Common
+
+        @Option(help: "How many runs to show.")
+        var limit = 20
+
+        func validate() throws {
+            guard limit > 0 else { throw ValidationError("--limit must be positive") }
+        }
+
+        func run() throws {
+            try common.run { reader, filter, printer in try reader.slowestReport(filter: filter, limit: limit, into: &printer) }
+        }
+    }
+}
+
+extension DurationGrouping: ExpressibleByArgument {}
+extension TrendPeriod: ExpressibleByArgument {}

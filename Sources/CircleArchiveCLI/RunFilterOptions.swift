@@ -1,0 +1,67 @@
+import ArchiveStore
+import ArgumentParser
+import Foundation
+
+/// The filters shared by `report` and `export`.
+struct RunFilterOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Only runs that completed at or after this time.",
+            discussion: "An ISO date (2024-06-01, midnight UTC), an ISO date-time (2024-06-01T12:00:00Z; UTC when no offset is given), "
+                + "or a time ago: 30m, 24h, 7d, 12w.",
+            valueName: "time"))
+    var since: TimeBound?
+
+    @Option(help: ArgumentHelp("Only runs that completed before this time (same forms as --since).", valueName: "time"))
+    var until: TimeBound?
+
+    @Option(name: .customLong("project"), help: ArgumentHelp("Only this project slug, e.g. gh/acme/widgets (repeatable).", valueName: "slug"))
+    var projects: [String] = []
+
+    @Option(help: "Only pipelines of this branch.")
+    var branch: String?
+
+    @Option(help: "Only this workflow name.")
+    var workflow: String?
+
+    @Option(help: "Only this job name.")
+    var job: String?
+
+    var filter: RunFilter {
+        RunFilter(
+            since: since?.timestamp, until: until?.timestamp, projects: projects, branch: branch, workflow: workflow, job: job)
+    }
+}
+
+/// A time given on the command line, resolved against the clock once, when parsed.
+struct TimeBound: ExpressibleByArgument {
+    let timestamp: Timestamp
+
+    init?(argument: String) {
+        guard let timestamp = Self.parse(argument, now: .now()) else { return nil }
+        self.timestamp = timestamp
+    }
+
+    static func parse(_ text: String, now: Timestamp) -> Timestamp? {
+        if let unit = text.last, let amount = Int64(text.dropLast()), amount >= 0 {
+            let seconds: Int64? =
+                switch unit {
+                case "m": 60
+                case "h": 3600
+                case "d": 86400
+                case "w": 7 * 86400
+                default: nil
+                }
+            if let seconds { return Timestamp(microseconds: now.microseconds - amount * seconds * 1_000_000) }
+        }
+        let candidates = text.count == 10 ? [text + "T00:00:00Z"] : [text, text + "Z", text + ":00Z"]
+        return candidates.lazy.compactMap { Timestamp(iso8601: $0) }.first
+    }
+}
+
+/// Prints a result through the output layer to stdout.
+func printRows(format: OutputFormat, _ produce: (inout RowPrinter) throws -> Void) throws {
+    var printer = RowPrinter(format: format, sink: OutputSink(descriptor: STDOUT_FILENO))
+    try produce(&printer)
+    try printer.finish()
+}
