@@ -14,9 +14,12 @@ public enum SQLValue: Sendable, Hashable {
 /// statement can never change the archive; the server's store holds one on its own pool.
 public struct ArchiveReader: Sendable {
     let database: any DatabaseReader
+    /// The archive file.
+    public let path: String
 
-    init(database: any DatabaseReader) {
+    init(database: any DatabaseReader, path: String) {
         self.database = database
+        self.path = path
     }
 
     /// Opens an existing archive read-only. It does not migrate: reading an archive must never
@@ -34,7 +37,7 @@ public struct ArchiveReader: Sendable {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             // Opening is lazy about the file's contents; touch the schema so a non-database fails here.
             _ = try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_schema") }
-            return ArchiveReader(database: queue)
+            return ArchiveReader(database: queue, path: path)
         } catch {
             throw StoreError(.cannotOpen, "cannot open archive at \(path): \(describe(error))", cause: error)
         }

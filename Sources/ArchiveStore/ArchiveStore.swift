@@ -46,7 +46,7 @@ public final class ArchiveStore: Sendable {
             throw StoreError(.cannotOpen, "cannot open archive at \(path): \(describe(error))", cause: error)
         }
         self.path = path
-        reader = ArchiveReader(database: pool)
+        reader = ArchiveReader(database: pool, path: path)
         do {
             // DatabasePool sets synchronous=NORMAL when it enables WAL, after any prepareDatabase
             // hook, so the durability setting is applied once the pool is open.

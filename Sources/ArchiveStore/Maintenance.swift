@@ -1,0 +1,56 @@
+import Foundation
+import GRDB
+
+extension ArchiveReader {
+    /// Facts about the archive as (metric, value) rows: schema version, size, `PRAGMA quick_check`,
+    /// row counts, first and last event, and events by type over the last 24 hours and 7 days.
+    public func stats(now: Timestamp = .now(), into sink: inout some RowSink) throws {
+        var rows: [[SQLValue]] = []
+        func add(_ metric: String, _ value: SQLValue) { rows.append([.text(metric), value]) }
+        let dayAgo = Timestamp(microseconds: now.microseconds - 86_400_000_000).iso8601
+        let weekAgo = Timestamp(microseconds: now.microseconds - 7 * 86_400_000_000).iso8601
+        do {
+            try database.read { db in
+                add("schema_version", try String.fetchOne(db, sql: "SELECT max(identifier) FROM grdb_migrations").map(SQLValue.text) ?? .null)
+                let pages = try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+                let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 0
+                // The WAL holds commits not yet checkpointed into the main file; both are the archive's size.
+                let walAttributes = try? FileManager.default.attributesOfItem(atPath: path + "-wal")
+                let walBytes = (walAttributes?[.size] as? NSNumber)?.int64Value ?? 0
+                add("database_bytes", .integer(pages * pageSize + walBytes))
+                add("quick_check", .text(try String.fetchAll(db, sql: "PRAGMA quick_check").joined(separator: "; ")))
+                for table in ["events", "organizations", "projects", "pipelines", "workflows", "jobs", "rejected_deliveries"] {
+                    add("rows.\(table)", .integer(try Int64.fetchOne(db, sql: "SELECT count(*) FROM \(table)") ?? 0))
+                }
+                add("first_event_at", try String.fetchOne(db, sql: "SELECT min(happened_at) FROM events").map(SQLValue.text) ?? .null)
+                add("last_event_at", try String.fetchOne(db, sql: "SELECT max(happened_at) FROM events").map(SQLValue.text) ?? .null)
+                for (window, since) in [("24h", dayAgo), ("7d", weekAgo)] {
+                    let counts = try Row.fetchAll(
+                        db, sql: "SELECT type, count(*) FROM events WHERE happened_at >= ? GROUP BY type ORDER BY type", arguments: [since])
+                    add("events_\(window)", .integer(counts.reduce(0) { $0 + ($1[1] as Int64) }))
+                    for count in counts {
+                        add("events_\(window).\(count[0] as String)", .integer(count[1]))
+                    }
+                }
+            }
+        } catch {
+            throw StoreError(.unavailable, "cannot read archive statistics: \(describe(error))", cause: error)
+        }
+        try sink.start(columns: ["metric", "value"])
+        for row in rows { try sink.write(row) }
+    }
+
+    /// Writes a consistent copy of the archive to `destination` with `VACUUM INTO`: a snapshot of
+    /// one read transaction, taken while writers keep going (WAL mode), compacted, with no WAL
+    /// to copy alongside. `destination` must not exist.
+    public func backup(to destination: String) throws(StoreError) {
+        guard !FileManager.default.fileExists(atPath: destination) else {
+            throw StoreError(.invalidQuery, "\(destination) already exists; backup never overwrites a file")
+        }
+        do {
+            try database.unsafeRead { db in try db.execute(sql: "VACUUM INTO ?", arguments: [destination]) }
+        } catch {
+            throw StoreError(.unavailable, "backup to \(destination) failed: \(describe(error))", cause: error)
+        }
+    }
+}
