@@ -69,6 +69,12 @@ let package = Package(
             dependencies: ["CircleArchiveCLI"],
             swiftSettings: swiftSettings
         ),
+        // Generates realistic events for bench/; not part of the product.
+        .executableTarget(
+            name: "circle-archive-bench",
+            dependencies: ["ArchiveStore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
         // Fixtures and helpers shared by the test targets.
         .target(
             name: "ArchiveTestSupport",
