@@ -116,6 +116,11 @@ struct Serve: AsyncParsableCommand {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError("cannot read secret file \(path)")
         }
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & 0o077 != 0 {
+            printMessage(
+                "Warning: secret file \(path) can be read by other users (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it")
+        }
         return String(decoding: data, as: UTF8.self)
             .split(whereSeparator: \.isNewline)
             .map { $0.trimmingCharacters(in: .whitespaces) }

@@ -158,9 +158,17 @@ public func signature(for body: [UInt8], secret: String) -> String {
     return "v1=" + mac.map { String(format: "%02x", $0) }.joined()
 }
 
-/// A fresh directory under the system's temporary directory, for one test's database.
+/// One directory per test process holding every test's files, removed when the process exits.
+private let testRoot: URL = {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("circle-archive-tests-\(getpid())")
+    try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    atexit { try? FileManager.default.removeItem(at: testRoot) }
+    return url
+}()
+
+/// A fresh directory for one test's database and files.
 public func makeTemporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("circle-archive-tests-\(UUID().uuidString)")
+    let url = testRoot.appendingPathComponent(UUID().uuidString)
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
 }

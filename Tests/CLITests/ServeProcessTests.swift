@@ -93,6 +93,7 @@ final class ServerProcess: @unchecked Sendable {
         let directory = try makeTemporaryDirectory()
         let secretFile = directory.appendingPathComponent("secrets")
         try "# CircleCI webhook secrets\n\nfrom-file\n".write(to: secretFile, atomically: true, encoding: .utf8)
+        chmod(secretFile.path, 0o644)
         let server = try ServerProcess(
             arguments: ["--db", directory.appendingPathComponent("a.sqlite").path, "--secret-file", secretFile.path], environment: [:])
         let port = try await blockingWork { try server.waitForPort() }
@@ -103,5 +104,7 @@ final class ServerProcess: @unchecked Sendable {
             #expect(try await blockingWork { try rawHTTPExchange(port: port, request: Array(request.utf8) + bytes) }.status == status)
         }
         #expect(try await blockingWork { server.stop() } == 0)
+        #expect(server.output.contains("Warning: secret file \(secretFile.path) can be read by other users (mode 644)"))
+        #expect(!server.output.contains("from-file"))
     }
 }
