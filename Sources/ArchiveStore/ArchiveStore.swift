@@ -51,7 +51,12 @@ public final class ArchiveStore: Sendable {
             // DatabasePool sets synchronous=NORMAL when it enables WAL, after any prepareDatabase
             // hook, so the durability setting is applied once the pool is open.
             let synchronous = options.durability == .full ? "FULL" : "NORMAL"
-            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+                // Event ids are random, so inserts touch index pages all over the file: a 64 MiB
+                // page cache for the writer keeps them from being read back from disk each batch.
+                try db.execute(sql: "PRAGMA cache_size = -65536")
+            }
         } catch {
             throw StoreError(.cannotOpen, "cannot configure archive at \(path): \(describe(error))", cause: error)
         }
@@ -107,43 +112,56 @@ public final class ArchiveStore: Sendable {
         try await receive(batch: [delivery])[0].get()
     }
 
+
     /// Archives deliveries in one transaction, so a batch costs one commit (one fsync with
-    /// durable commits). Each delivery runs in its own savepoint: one that fails is rolled back
-    /// alone and reported as an error in its slot; the others still commit. If the commit itself
-    /// fails, every slot holds that error. Results are in the order of `deliveries`.
-    public func receive(batch deliveries: [Delivery]) async throws(StoreError) -> [Result<DeliveryOutcome, StoreError>] {
-        guard !deliveries.isEmpty else { return [] }
-        // Parsing happens before taking the writer, so it never holds up other commits.
-        let prepared = deliveries.map(PreparedDelivery.init)
-        do {
-            return try await pool.write { db in prepared.map { Self.archive($0, in: db) } }
-        } catch {
-            let failure = StoreError(.unavailable, "cannot commit: \(describe(error))", cause: error)
-            return Array(repeating: .failure(failure), count: deliveries.count)
-        }
+    /// durable commits). Results are in the order of `deliveries`.
+    public func receive(batch deliveries: [Delivery]) async -> [Result<DeliveryOutcome, StoreError>] {
+        await commit(deliveries.map(PreparedDelivery.init))
     }
 
-    /// Stores one prepared delivery inside the caller's transaction, in a savepoint of its own.
-    private static func archive(_ delivery: PreparedDelivery, in db: Database) -> Result<DeliveryOutcome, StoreError> {
-        var outcome = DeliveryOutcome.rejected(reason: "")
+    /// The writer's half of `receive`: stores deliveries already parsed by `PreparedDelivery`,
+    /// in one transaction. Callers that parse on their own threads (concurrent HTTP requests, an
+    /// import reading ahead) keep the single writer busy with nothing but SQL.
+    ///
+    /// A delivery that fails does so alone: if anything in the batch fails, the transaction is
+    /// rolled back and the deliveries are retried one transaction each, so the others still
+    /// commit and only the failing one reports its error. (Savepoints per delivery would isolate
+    /// failures too, but they make SQLite journal every page each delivery touches.)
+    public func commit(_ prepared: [PreparedDelivery]) async -> [Result<DeliveryOutcome, StoreError>] {
+        guard !prepared.isEmpty else { return [] }
         do {
-            try db.inSavepoint {
-                switch delivery.content {
-                case .event(let event, let payload):
-                    let stored = try store(event, payload: payload, receivedAt: delivery.receivedAt, in: db)
-                    outcome = stored ? .stored(id: event.id) : .duplicate(id: event.id)
-                case .malformed(let reason, let eventType, let headers, let body):
-                    let digest = SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
-                    try db.cachedStatement(sql: Schema.insertRejected).execute(arguments: [
-                        delivery.receivedAt, reason, eventType, headers, body, digest,
-                    ])
-                    outcome = .rejected(reason: reason)
-                }
-                return .commit
-            }
-            return .success(outcome)
+            let outcomes = try await pool.write { db in try prepared.map { try Self.archive($0, in: db) } }
+            return outcomes.map { .success($0) }
         } catch {
-            return .failure(StoreError(.unavailable, "cannot store delivery: \(describe(error))", cause: error))
+            guard prepared.count > 1 else { return [.failure(Self.unavailable(error))] }
+        }
+        var results: [Result<DeliveryOutcome, StoreError>] = []
+        for delivery in prepared {
+            do {
+                results.append(.success(try await pool.write { db in try Self.archive(delivery, in: db) }))
+            } catch {
+                results.append(.failure(Self.unavailable(error)))
+            }
+        }
+        return results
+    }
+
+    private static func unavailable(_ error: any Error) -> StoreError {
+        StoreError(.unavailable, "cannot commit: \(describe(error))", cause: error)
+    }
+
+    /// Stores one prepared delivery inside the caller's transaction.
+    private static func archive(_ delivery: PreparedDelivery, in db: Database) throws -> DeliveryOutcome {
+        switch delivery.content {
+        case .event(let event, let payload):
+            let stored = try store(event, payload: payload, receivedAt: delivery.receivedAt, in: db)
+            return stored ? .stored(id: event.id) : .duplicate(id: event.id)
+        case .malformed(let reason, let eventType, let headers, let body):
+            let digest = SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
+            try db.cachedStatement(sql: Schema.insertRejected).execute(arguments: [
+                delivery.receivedAt, reason, eventType, headers, body, digest,
+            ])
+            return .rejected(reason: reason)
         }
     }
 
@@ -198,8 +216,9 @@ public enum DeliveryOutcome: Sendable, Equatable {
     case rejected(reason: String)
 }
 
-/// A delivery parsed and encoded for storage, ready for the writer.
-private struct PreparedDelivery: Sendable {
+/// A delivery parsed and encoded for storage, ready for `ArchiveStore.commit`. Preparing is pure
+/// CPU work with no database access, so it can run on any thread.
+public struct PreparedDelivery: Sendable {
     enum Content: Sendable {
         case event(WebhookEvent, payload: String)
         /// What `rejected_deliveries` keeps: the reason, the event-type header, all headers as JSON, the raw body.
@@ -209,7 +228,7 @@ private struct PreparedDelivery: Sendable {
     let content: Content
     let receivedAt: String
 
-    init(_ delivery: Delivery) {
+    public init(_ delivery: Delivery) {
         receivedAt = delivery.receivedAt.iso8601
         do {
             let event = try WebhookEvent(parsing: delivery.body)

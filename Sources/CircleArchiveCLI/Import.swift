@@ -61,14 +61,23 @@ struct Import: AsyncParsableCommand {
         var batch: [Delivery] = []
         var sources: [String] = []
         var lineNumber = 0
-        func flush() async throws {
-            let results = try await store.receive(batch: batch)
-            for (result, source) in zip(results, sources) {
+        // One batch commits while the next is read and parsed: the writer and the parser each
+        // get a core.
+        var inFlight: (task: Task<[Result<DeliveryOutcome, StoreError>], Never>, sources: [String])?
+        func finishInFlight() async throws {
+            guard let (task, sources) = inFlight else { return }
+            inFlight = nil
+            for (result, source) in zip(await task.value, sources) {
                 tally.record(try result.get(), source: source)
             }
+            progress.update(tally)
+        }
+        func submit() async throws {
+            let prepared = batch.map(PreparedDelivery.init)
+            try await finishInFlight()
+            inFlight = (Task { await store.commit(prepared) }, sources)
             batch.removeAll(keepingCapacity: true)
             sources.removeAll(keepingCapacity: true)
-            progress.update(tally)
         }
         while let line = try reader.next() {
             lineNumber += 1
@@ -80,10 +89,11 @@ struct Import: AsyncParsableCommand {
                 guard bytes.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) else { continue }
                 batch.append(Delivery(body: bytes, headers: [("x-circle-archive-import", source)]))
                 sources.append(source)
-                if batch.count >= batchSize { try await flush() }
+                if batch.count >= batchSize { try await submit() }
             }
         }
-        if !batch.isEmpty { try await flush() }
+        if !batch.isEmpty { try await submit() }
+        try await finishInFlight()
     }
 }
 
