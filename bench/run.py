@@ -96,7 +96,7 @@ def main():
     export_all, rss_all, _ = run_measured([archive_binary, "export", "jobs", "--db", database])
     until = subprocess.run([archive_binary, "query", "--db", database, "--format", "csv",
                             f"SELECT stopped_at FROM jobs ORDER BY stopped_at LIMIT 1 OFFSET {small}"],
-                           check=True, capture_output=True, text=True).stdout.split("\r\n")[1]
+                           check=True, capture_output=True, text=True).stdout.splitlines()[1]
     _, rss_small, _ = run_measured([archive_binary, "export", "jobs", "--db", database, "--until", until])
     figure("export jobs --format csv peak RSS", f"{rss_all:.0f} MiB for {options.jobs:,} rows, {rss_small:.0f} MiB for {small:,} rows")
     export_seconds = median_time([archive_binary, "export", "jobs", "--db", database, "--format", "csv"], options.repeat)

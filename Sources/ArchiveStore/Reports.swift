@@ -116,31 +116,25 @@ extension ArchiveReader {
 
     /// Jobs that failed at least once: counts, failure rate (failed / (succeeded + failed), the
     /// complement of `success_rate`) and where the last failure happened. Most failures first.
+    ///
+    /// One pass and one sort: the last failure's branch, revision and link are SQLite's bare
+    /// columns, taken from the row where the query's only max() is reached.
     public func failureReport(filter: RunFilter, into sink: inout some RowSink) throws {
         let (whereSQL, arguments) = RunSource.jobs.whereClause(filter)
         let failed = RunStatus.failureCondition("job_status")
         let sql = """
-            WITH runs AS (
-                SELECT project_slug, workflow_name, job_name, job_status, stopped_at, branch, revision, job_url,
-                       \(failed) AS is_failure,
-                       row_number() OVER (
-                           PARTITION BY project_slug, workflow_name, job_name
-                           ORDER BY \(failed) DESC, stopped_at DESC, job_number DESC
-                       ) AS newest_failure_first
-                FROM job_runs \(whereSQL)
-            )
             SELECT project_slug AS project, workflow_name AS workflow, job_name AS job,
                    count(*) AS runs,
-                   sum(is_failure) AS failed,
+                   sum(\(failed)) AS failed,
                    sum(job_status = 'canceled') AS canceled,
-                   round(CAST(sum(is_failure) AS REAL) / nullif(sum(is_failure) + sum(job_status = 'success'), 0), 4) AS failure_rate,
-                   max(CASE WHEN newest_failure_first = 1 THEN stopped_at END) AS last_failed_at,
-                   max(CASE WHEN newest_failure_first = 1 THEN branch END) AS last_failure_branch,
-                   max(CASE WHEN newest_failure_first = 1 THEN revision END) AS last_failure_revision,
-                   max(CASE WHEN newest_failure_first = 1 THEN job_url END) AS last_failure_url
-            FROM runs
+                   round(CAST(sum(\(failed)) AS REAL) / nullif(sum(\(failed)) + sum(job_status = 'success'), 0), 4) AS failure_rate,
+                   max(CASE WHEN \(failed) THEN stopped_at END) AS last_failed_at,
+                   branch AS last_failure_branch,
+                   revision AS last_failure_revision,
+                   job_url AS last_failure_url
+            FROM job_runs \(whereSQL)
             GROUP BY project_slug, workflow_name, job_name
-            HAVING sum(is_failure) > 0
+            HAVING sum(\(failed)) > 0
             ORDER BY failed DESC, failure_rate DESC, project, workflow, job
             """
         try query(sql, arguments: arguments, into: &sink)

@@ -206,6 +206,24 @@ extension ArchiveReader {
         #expect(await store.receive(batch: []).isEmpty)
     }
 
+    @Test func aDeliveryThatCannotBeStoredFailsAloneInItsBatch() async throws {
+        let (store, path) = try makeStore()
+        // Another process installs a trigger that refuses one event id, as a broken disk page or
+        // a constraint would refuse one write.
+        try execute("CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.id = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END", on: path)
+        let batch = [Fixtures.ping, Fixtures.jobCompleted(id: "poison"), Fixtures.workflowCompleted(), "{bad"]
+        let results = await store.receive(batch: batch.map { Delivery(body: Array($0.utf8)) })
+        #expect(try results[0].get() == .stored(id: "3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c"))
+        #expect(throws: StoreError.self) { try results[1].get() }
+        #expect(try results[2].get() == .stored(id: "e1f2a3b4-c5d6-4e7f-8091-a2b3c4d5e6f7"))
+        guard case .rejected = try results[3].get() else {
+            Issue.record("expected a rejection, got \(results[3])")
+            return
+        }
+        #expect(try store.reader.rows("SELECT id FROM events ORDER BY id") == [[.text("3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c")], [.text("e1f2a3b4-c5d6-4e7f-8091-a2b3c4d5e6f7")]])
+        #expect(try store.reader.value("SELECT count(*) FROM jobs") == .integer(0), "nothing of the failed event remains")
+    }
+
     @Test func malformedBodiesAreKeptAsRejectedDeliveries() async throws {
         let (store, _) = try makeStore()
         let body: [UInt8] = [0x7B, 0xFF, 0x7D]
