@@ -68,7 +68,8 @@ public struct RowPrinter: RowSink {
     // MARK: Cells
 
     private func csvField(_ text: String) -> String {
-        guard text.isEmpty || text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else {
+        // Scanning UTF-8 bytes, not Characters: the special characters are all ASCII.
+        guard text.isEmpty || text.utf8.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) else {
             return text
         }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""

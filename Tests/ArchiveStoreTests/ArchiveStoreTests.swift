@@ -252,6 +252,30 @@ extension ArchiveReader {
         #expect(try store.reader.rows("SELECT id, name FROM jobs") == [[.text("j'\"; DELETE FROM jobs; --"), .text("Robert'); DROP TABLE jobs;--")]])
     }
 
+    @Test func aBackupTakenWhileTheStoreWritesIsAConsistentArchive() async throws {
+        let (store, path) = try makeStore()
+        let writer = Task {
+            for round in 0..<40 {
+                let batch = (0..<25).map { index in
+                    Delivery(body: Array(Fixtures.jobCompleted(id: "e-\(round)-\(index)", jobID: "j-\(round)-\(index)").utf8))
+                }
+                _ = await store.receive(batch: batch)
+            }
+        }
+        let copy = try makeTemporaryDirectory().appendingPathComponent("copy.sqlite").path
+        try await Task.sleep(for: .milliseconds(20))
+        try store.reader.backup(to: copy)
+        await writer.value
+        let backup = try ArchiveReader.open(path: copy)
+        #expect(try backup.value("PRAGMA integrity_check") == .text("ok"))
+        let events = try backup.value("SELECT count(*) FROM events")
+        // Batches commit whole: the copy holds whole batches, and every job has its event.
+        if case .integer(let count) = events { #expect(count % 25 == 0) }
+        #expect(try backup.value("SELECT count(*) FROM jobs") == events)
+        #expect(try backup.value("SELECT count(*) FROM jobs WHERE id NOT IN (SELECT job_id FROM events)") == .integer(0))
+        #expect(try store.reader.value("SELECT count(*) FROM events") == .integer(1000))
+    }
+
     @Test func readersCannotWrite() async throws {
         let (store, path) = try makeStore()
         _ = try await store.receive(Fixtures.ping)
