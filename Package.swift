@@ -72,7 +72,7 @@ let package = Package(
         // Generates realistic events for bench/; not part of the product.
         .executableTarget(
             name: "circle-archive-bench",
-            dependencies: ["ArchiveStore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["ArchiveStore", "ArchiveTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
         // Fixtures and helpers shared by the test targets.

@@ -20,12 +20,7 @@ struct Stats: ParsableCommand {
     var format: OutputFormat = .table
 
     func run() throws {
-        do {
-            let reader = try ArchiveReader.open(path: archive.databasePath(processEnvironment))
-            try printRows(format: format) { try reader.stats(into: &$0) }
-        } catch {
-            throw reportFailure(error)
-        }
+        try printFromArchive(archive, format: format) { reader, printer in try reader.stats(into: &printer) }
     }
 }
 

@@ -53,13 +53,13 @@ struct Query: ParsableCommand {
     var sql: String
 
     func run() throws {
+        let statement: String
         do {
-            let statement = sql == "-" ? try readStandardInput() : sql
-            let reader = try ArchiveReader.open(path: archive.databasePath(processEnvironment))
-            try printRows(format: format) { try reader.query(statement, into: &$0) }
+            statement = sql == "-" ? try readStandardInput() : sql
         } catch {
             throw reportFailure(error)
         }
+        try printFromArchive(archive, format: format) { reader, printer in try reader.query(statement, into: &printer) }
     }
 
     private func readStandardInput() throws -> String {

@@ -25,12 +25,7 @@ struct Report: ParsableCommand {
 
         /// Opens the archive read-only and prints what `produce` writes.
         func run(_ produce: (ArchiveReader, RunFilter, inout RowPrinter) throws -> Void) throws {
-            do {
-                let reader = try ArchiveReader.open(path: archive.databasePath(processEnvironment))
-                try printRows(format: format) { try produce(reader, filters.filter, &$0) }
-            } catch {
-                throw reportFailure(error)
-            }
+            try printFromArchive(archive, format: format) { reader, printer in try produce(reader, filters.filter, &printer) }
         }
     }
 

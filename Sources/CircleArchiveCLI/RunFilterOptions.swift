@@ -65,3 +65,14 @@ func printRows(format: OutputFormat, _ produce: (inout RowPrinter) throws -> Voi
     try produce(&printer)
     try printer.finish()
 }
+
+/// The shape of every read-only command that prints rows: open the archive read-only, print what
+/// `produce` writes to stdout, and map any failure to its exit code.
+func printFromArchive(_ archive: ArchiveOptions, format: OutputFormat, _ produce: (ArchiveReader, inout RowPrinter) throws -> Void) throws {
+    do {
+        let reader = try ArchiveReader.open(path: archive.databasePath(processEnvironment))
+        try printRows(format: format) { try produce(reader, &$0) }
+    } catch {
+        throw reportFailure(error)
+    }
+}

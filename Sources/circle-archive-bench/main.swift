@@ -1,4 +1,5 @@
 import ArchiveStore
+import ArchiveTestSupport
 import ArgumentParser
 import Foundation
 
@@ -50,7 +51,7 @@ struct BenchGenerate: ParsableCommand {
 }
 
 struct EventGenerator {
-    private var random: SplitMix
+    private var random: SeededGenerator
     private var pipelineNumber: [Int] = Array(repeating: 0, count: 8)
     private var jobNumber: [Int] = Array(repeating: 0, count: 8)
     private var clock = Timestamp(iso8601: "2024-01-01T00:00:00Z")!.microseconds
@@ -62,7 +63,7 @@ struct EventGenerator {
     static let branches = ["main", "main", "main", "develop", "feature/login", "feature/search", "fix/flaky-test", "release/2.4"]
 
     init(seed: UInt64) {
-        random = SplitMix(state: seed)
+        random = SeededGenerator(seed: seed)
     }
 
     private mutating func uuid() -> String {
@@ -135,17 +136,5 @@ struct EventGenerator {
                 """)
         }
         return events
-    }
-}
-
-/// SplitMix64: small, fast, deterministic.
-struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
