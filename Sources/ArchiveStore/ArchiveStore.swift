@@ -6,8 +6,8 @@ import GRDB
 /// The archive: one SQLite file in WAL mode, one writer, concurrent readers.
 ///
 /// This is the only type that writes the database. The HTTP server and the `import` command
-/// both hand it deliveries through `receive(_:)`, so an event is validated, deduplicated and
-/// normalized the same way whichever way it arrived.
+/// both hand it deliveries through `receive` (or `PreparedDelivery` then `commit`), so an event
+/// is validated, deduplicated and normalized the same way whichever way it arrived.
 public final class ArchiveStore: Sendable {
     /// How far a commit goes before `receive` returns.
     public enum Durability: String, Sendable, CaseIterable {
@@ -112,7 +112,6 @@ public final class ArchiveStore: Sendable {
         try await receive(batch: [delivery])[0].get()
     }
 
-
     /// Archives deliveries in one transaction, so a batch costs one commit (one fsync with
     /// durable commits). Results are in the order of `deliveries`.
     public func receive(batch deliveries: [Delivery]) async -> [Result<DeliveryOutcome, StoreError>] {
@@ -156,8 +155,7 @@ public final class ArchiveStore: Sendable {
         case .event(let event, let payload):
             let stored = try store(event, payload: payload, receivedAt: delivery.receivedAt, in: db)
             return stored ? .stored(id: event.id) : .duplicate(id: event.id)
-        case .malformed(let reason, let eventType, let headers, let body):
-            let digest = SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
+        case .malformed(let reason, let eventType, let headers, let body, let digest):
             try db.cachedStatement(sql: Schema.insertRejected).execute(arguments: [
                 delivery.receivedAt, reason, eventType, headers, body, digest,
             ])
@@ -221,8 +219,9 @@ public enum DeliveryOutcome: Sendable, Equatable {
 public struct PreparedDelivery: Sendable {
     enum Content: Sendable {
         case event(WebhookEvent, payload: String)
-        /// What `rejected_deliveries` keeps: the reason, the event-type header, all headers as JSON, the raw body.
-        case malformed(reason: String, eventType: String?, headers: String, body: Data)
+        /// What `rejected_deliveries` keeps: the reason, the event-type header, all headers as JSON,
+        /// the raw body and its SHA-256 (hex), which identifies a retry of the same body.
+        case malformed(reason: String, eventType: String?, headers: String, body: Data, sha256: String)
     }
 
     let content: Content
@@ -240,7 +239,8 @@ public struct PreparedDelivery: Sendable {
                 reason: error.reason,
                 eventType: delivery.headers.first { $0.name.lowercased() == "circleci-event-type" }?.value,
                 headers: "[" + headers.joined(separator: ",") + "]",
-                body: Data(delivery.body))
+                body: Data(delivery.body),
+                sha256: SHA256.hash(data: delivery.body).map { String(format: "%02x", $0) }.joined())
         }
     }
 }

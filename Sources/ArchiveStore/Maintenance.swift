@@ -7,11 +7,11 @@ extension ArchiveReader {
     public func stats(now: Timestamp = .now(), into sink: inout some RowSink) throws {
         var rows: [[SQLValue]] = []
         func add(_ metric: String, _ value: SQLValue) { rows.append([.text(metric), value]) }
+        add("schema_version", try schemaVersion().map(SQLValue.text) ?? .null)
         let dayAgo = Timestamp(microseconds: now.microseconds - 86_400_000_000).iso8601
         let weekAgo = Timestamp(microseconds: now.microseconds - 7 * 86_400_000_000).iso8601
         do {
             try database.read { db in
-                add("schema_version", try String.fetchOne(db, sql: "SELECT max(identifier) FROM grdb_migrations").map(SQLValue.text) ?? .null)
                 let pages = try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0
                 let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 0
                 // The WAL holds commits not yet checkpointed into the main file; both are the archive's size.
@@ -45,7 +45,7 @@ extension ArchiveReader {
     /// to copy alongside. `destination` must not exist.
     public func backup(to destination: String) throws(StoreError) {
         guard !FileManager.default.fileExists(atPath: destination) else {
-            throw StoreError(.invalidQuery, "\(destination) already exists; backup never overwrites a file")
+            throw StoreError(.destinationExists, "\(destination) already exists; backup never overwrites a file")
         }
         do {
             try database.unsafeRead { db in try db.execute(sql: "VACUUM INTO ?", arguments: [destination]) }

@@ -237,7 +237,7 @@ extension SQLValue {
     func sortsBefore(_ other: SQLValue) -> Bool {
         if sortClass != other.sortClass { return sortClass < other.sortClass }
         switch (self, other) {
-        case (.text(let left), .text(let right)): return Array(left.utf8).lexicographicallyPrecedes(right.utf8)
+        case (.text(let left), .text(let right)): return left.utf8.lexicographicallyPrecedes(right.utf8)
         case (.blob(let left), .blob(let right)): return left.lexicographicallyPrecedes(right)
         default: return (number ?? 0) < (other.number ?? 0)
         }

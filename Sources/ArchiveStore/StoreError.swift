@@ -13,6 +13,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case migrationFailed
         /// The database was written by a newer circle-archive with migrations this build lacks.
         case schemaTooNew
+        /// A file the store would create exists already; it is never overwritten.
+        case destinationExists
     }
 
     public var code: Code
