@@ -49,13 +49,14 @@ final class LineReader {
             if let newline = pending[pendingStart...].firstIndex(of: UInt8(ascii: "\n")) {
                 var end = newline
                 if end > pendingStart, pending[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-                let line = Array(pending[pendingStart..<end])
+                let range = pendingStart..<end
                 pendingStart = newline + 1
-                if skippingLongLine {
+                // A line is too long whether it outgrew the buffer (skippingLongLine) or arrived whole in one read.
+                if skippingLongLine || range.count > maximumLineBytes {
                     skippingLongLine = false
                     return .tooLong
                 }
-                return .text(line)
+                return .text(Array(pending[range]))
             }
             if pending.count - pendingStart > maximumLineBytes {
                 // Drop what we have of the overlong line and keep reading to its end.
@@ -70,7 +71,8 @@ final class LineReader {
                     pendingStart = 0
                     skippingLongLine = false
                 }
-                return skippingLongLine ? .tooLong : .text(Array(pending[pendingStart...]))
+                let rest = pending[pendingStart...]
+                return skippingLongLine || rest.count > maximumLineBytes ? .tooLong : .text(Array(rest))
             }
             try fill()
         }

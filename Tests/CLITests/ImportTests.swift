@@ -69,6 +69,22 @@ func archiveContents(_ path: String) async throws -> String {
         #expect(try await archiveContents(fromGzip) == archiveContents(fromStdin))
     }
 
+    @Test func overlongLinesAreSkippedAndCountedAsRejected() async throws {
+        let directory = try makeTemporaryDirectory()
+        let file = directory.appendingPathComponent("long.jsonl")
+        let long = #"{"type":"ping","id":"long","happened_at":"2024-01-01T00:00:00Z","x":""# + String(repeating: "y", count: 5000) + #""}"#
+        let lines = [Fixtures.ping, long, Fixtures.workflowCompleted(), String(repeating: "z", count: 3000)]
+        try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+        let path = directory.appendingPathComponent("a.sqlite").path
+        let result = try await run(["import", "--db", path, "--max-line-bytes", "2000", file.path])
+        #expect(result.status == 0)
+        #expect(result.stderr.contains("long.jsonl:2: rejected: line longer than 2000 bytes"), "\(result.stderr)")
+        #expect(result.stderr.contains("long.jsonl:4: rejected: line longer than 2000 bytes"), "the last line has no newline")
+        #expect(result.stderr.contains("stored 2, duplicate 0, rejected 2"))
+        let ids = try await run(["query", "--db", path, "-f", "csv", "SELECT id FROM events ORDER BY id"])
+        #expect(ids.stdout == "id\r\n3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c\r\ne1f2a3b4-c5d6-4e7f-8091-a2b3c4d5e6f7\r\n")
+    }
+
     @Test func unreadableInputFailsWithExitOne() async throws {
         let directory = try makeTemporaryDirectory()
         let truncated = directory.appendingPathComponent("bad.gz")
