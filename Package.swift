@@ -78,7 +78,7 @@ let package = Package(
         // Fixtures and helpers shared by the test targets.
         .target(
             name: "ArchiveTestSupport",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ArchiveStore", .product(name: "Crypto", package: "swift-crypto")],
             path: "Tests/ArchiveTestSupport",
             swiftSettings: swiftSettings
         ),

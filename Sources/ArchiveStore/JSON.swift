@@ -49,6 +49,10 @@ extension JSONValue {
     /// levels; the limit keeps a hostile body from exhausting the stack.
     public static let maximumDepth = 128
 
+    /// The longest string accepted, in UTF-8 bytes (escapes counted as written). Commit messages
+    /// are the longest strings CircleCI sends; the limit refuses a body that is one huge value.
+    public static let maximumStringBytes = 256 * 1024
+
     /// Parses one JSON document: UTF-8, no byte-order mark, nothing but white space after the value.
     /// Objects with a repeated key are refused, so no two readers can disagree on a field's value.
     public init(parsing bytes: some Collection<UInt8>) throws(JSONParseError) {
@@ -226,6 +230,7 @@ private struct JSONReader {
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
+                try checkLength(from: start)
                 let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
                 guard let text = String(validating: raw, as: UTF8.self) else {
@@ -252,6 +257,7 @@ private struct JSONReader {
                     throw JSONParseError(offset: chunkStart, reason: "string is not valid UTF-8")
                 }
                 scalars.append(contentsOf: text.unicodeScalars)
+                try checkLength(from: start)
                 if byte == UInt8(ascii: "\"") {
                     index += 1
                     return String(scalars)
@@ -264,6 +270,12 @@ private struct JSONReader {
             index += 1
         }
         throw failure("unterminated string")
+    }
+
+    private func checkLength(from start: Int) throws(JSONParseError) {
+        guard index - start <= JSONValue.maximumStringBytes else {
+            throw JSONParseError(offset: start, reason: "string longer than \(JSONValue.maximumStringBytes) bytes")
+        }
     }
 
     /// Decodes one escape sequence starting at its backslash.

@@ -27,6 +27,10 @@ public struct WebhookEvent: Sendable, Equatable {
     /// are not normalized, since what a status means there is not known yet.
     public static let completionTypes: Set<String> = ["workflow-completed", "job-completed"]
 
+    /// The longest id or type accepted, in UTF-8 bytes. CircleCI's ids are 36-character UUIDs;
+    /// ids are keys of every index, so an absurd one is refused rather than archived.
+    public static let maximumIdentifierBytes = 256
+
     /// Orders events: `happened_at` to the microsecond, then the event id to break ties, so the
     /// same set of events produces the same tables whatever order they arrive in.
     public var orderingKey: String {
@@ -140,6 +144,14 @@ extension WebhookEvent {
         pipelineID = pipelineMap?["id"]?.string
         workflowID = workflowMap?["id"]?.string
         jobID = jobMap?["id"]?.string
+        for (field, value) in [
+            ("id", id), ("type", type), ("organization.id", organizationID), ("project.id", projectID),
+            ("pipeline.id", pipelineID), ("workflow.id", workflowID), ("job.id", jobID),
+        ] {
+            if let value, value.utf8.count > Self.maximumIdentifierBytes {
+                throw MalformedEvent(reason: "\"\(field)\" longer than \(Self.maximumIdentifierBytes) bytes")
+            }
+        }
 
         if let organizationID {
             organization = OrganizationRecord(id: organizationID, name: organizationMap?["name"]?.string)

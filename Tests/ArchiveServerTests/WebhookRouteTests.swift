@@ -221,6 +221,25 @@ let transports: [TestingSetup] = [.router, .ahc(.http)]
         }
     }
 
+    /// Damaged but signed payloads are answered 200 or 400, never 5xx, over the router and over HTTP.
+    @Test(arguments: transports)
+    func damagedSignedPayloadsAreNeverAServerError(transport: TestingSetup) async throws {
+        try await withServer(try testConfiguration(), transport) { (client, reader) async throws in
+            var mutator = PayloadMutator(seed: 7)
+            var statuses: [Int: Int] = [:]
+            for _ in 0..<150 {
+                let body = mutator.next()
+                let headers: HTTPFields = [HTTPField.Name("circleci-signature")!: signature(for: body, secret: secret)]
+                let status = try await client.execute(uri: "/webhooks/circleci", method: .post, headers: headers, body: ByteBuffer(bytes: body)) {
+                    $0.status
+                }
+                statuses[status.code, default: 0] += 1
+            }
+            #expect(Set(statuses.keys).isSubset(of: [200, 400]), "\(statuses)")
+            #expect(try reader.count("events") + reader.count("rejected_deliveries") > 0)
+        }
+    }
+
     @Test func aLockedDatabaseAnswers503AndRecovers() async throws {
         let configuration = try testConfiguration { $0.busyTimeout = 0.2 }
         try await withServer(configuration) { (client, reader) async throws in

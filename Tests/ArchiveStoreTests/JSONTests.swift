@@ -80,4 +80,22 @@ import Testing
         #expect(JSONText.number(.infinity) == "null")
         #expect(JSONText.number(2.5) == "2.5")
     }
+
+    @Test func refusesStringsLongerThanTheLimit() throws {
+        let limit = JSONValue.maximumStringBytes
+        let longest = "\"" + String(repeating: "a", count: limit) + "\""
+        #expect(try JSONValue(parsing: Array(longest.utf8)).string?.utf8.count == limit)
+        for text in [
+            "\"" + String(repeating: "a", count: limit + 1) + "\"",
+            // Escapes count as written, and the slow path checks too.
+            "[\"\\n" + String(repeating: "a", count: limit) + "\"]",
+            "{\"" + String(repeating: "k", count: limit + 1) + "\":1}",
+        ] {
+            #expect {
+                try JSONValue(parsing: Array(text.utf8))
+            } throws: { error in
+                (error as? JSONParseError)?.reason == "string longer than \(limit) bytes"
+            }
+        }
+    }
 }

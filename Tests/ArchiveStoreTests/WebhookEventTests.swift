@@ -120,6 +120,9 @@ import Testing
         (#"{"id":"a","type":"ping"}"#, "\"happened_at\""),
         (#"{"id":"a","type":"ping","happened_at":"last tuesday"}"#, "unparseable \"happened_at\""),
         (#"{"id":"a","type":"ping","happened_at":1612396143}"#, "\"happened_at\""),
+        (#"{"id":"\#(String(repeating: "a", count: 257))","type":"ping","happened_at":"2021-02-03T23:49:03Z"}"#, "\"id\" longer than 256 bytes"),
+        (#"{"id":"a","type":"ping","happened_at":"2021-02-03T23:49:03Z","job":{"id":"\#(String(repeating: "é", count: 129))"}}"#,
+         "\"job.id\" longer than 256 bytes"),
     ])
     func malformedEventsAreRejectedWithAReason(text: String, reason: String) {
         #expect {
@@ -127,5 +130,10 @@ import Testing
         } throws: { error in
             (error as? MalformedEvent)?.reason.contains(reason) == true
         }
+    }
+
+    @Test func identifiersUpToTheLimitAreAccepted() throws {
+        let id = String(repeating: "a", count: WebhookEvent.maximumIdentifierBytes)
+        #expect(try parse(#"{"id":"\#(id)","type":"ping","happened_at":"2021-02-03T23:49:03Z"}"#).id == id)
     }
 }
