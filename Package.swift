@@ -26,7 +26,7 @@ let package = Package(
         .target(
             name: "ArchiveMigrations",
             path: "migrations",
-            resources: [.embedInCode("0001_initial.sql")],
+            resources: [.embedInCode("0001_initial.sql"), .embedInCode("0002_archive_counters.sql")],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -12,6 +12,7 @@ public struct Migration: Sendable {
 /// Never edit a migration that has shipped.
 public enum Migrations {
     public static let all: [Migration] = [
-        Migration(id: "0001_initial", sql: String(decoding: PackageResources._001_initial_sql, as: UTF8.self))
+        Migration(id: "0001_initial", sql: String(decoding: PackageResources._001_initial_sql, as: UTF8.self)),
+        Migration(id: "0002_archive_counters", sql: String(decoding: PackageResources._002_archive_counters_sql, as: UTF8.self)),
     ]
 }

@@ -23,12 +23,30 @@ public final class ArchiveStore: Sendable {
         public var durability: Durability
         /// How long a write waits for another process's lock before giving up with `.unavailable`.
         public var busyTimeout: TimeInterval
+        /// How much `rejected_deliveries` keeps, so a broken sender cannot fill the disk.
+        public var rejectedLimit: RejectedLimit
 
-        public init(durability: Durability = .full, busyTimeout: TimeInterval = 5) {
+        public init(durability: Durability = .full, busyTimeout: TimeInterval = 5, rejectedLimit: RejectedLimit = RejectedLimit()) {
             self.durability = durability
             self.busyTimeout = busyTimeout
+            self.rejectedLimit = rejectedLimit
         }
     }
+
+    /// The cap on `rejected_deliveries`: when a new rejection goes over either bound, the deliveries
+    /// whose last attempt is oldest are dropped and counted in `archive_counters`.
+    public struct RejectedLimit: Sendable {
+        /// Bodies and headers, in bytes.
+        public var bytes: Int
+        public var rows: Int
+
+        public init(bytes: Int = 64 << 20, rows: Int = 10_000) {
+            self.bytes = bytes
+            self.rows = rows
+        }
+    }
+
+    private let rejectedLimit: RejectedLimit
 
     private let pool: DatabasePool
     public let path: String
@@ -46,6 +64,7 @@ public final class ArchiveStore: Sendable {
             throw StoreError(.cannotOpen, "cannot open archive at \(path): \(describe(error))", cause: error)
         }
         self.path = path
+        rejectedLimit = options.rejectedLimit
         reader = ArchiveReader(database: pool, path: path)
         do {
             // DatabasePool sets synchronous=NORMAL when it enables WAL, after any prepareDatabase
@@ -129,7 +148,9 @@ public final class ArchiveStore: Sendable {
     public func commit(_ prepared: [PreparedDelivery]) async -> [Result<DeliveryOutcome, StoreError>] {
         guard !prepared.isEmpty else { return [] }
         do {
-            let outcomes = try await pool.write { db in try prepared.map { try Self.archive($0, in: db) } }
+            let outcomes = try await pool.write { [rejectedLimit] db in
+                try prepared.map { try Self.archive($0, rejectedLimit: rejectedLimit, in: db) }
+            }
             return outcomes.map { .success($0) }
         } catch {
             guard prepared.count > 1 else { return [.failure(Self.unavailable(error))] }
@@ -137,7 +158,9 @@ public final class ArchiveStore: Sendable {
         var results: [Result<DeliveryOutcome, StoreError>] = []
         for delivery in prepared {
             do {
-                results.append(.success(try await pool.write { db in try Self.archive(delivery, in: db) }))
+                results.append(.success(try await pool.write { [rejectedLimit] db in
+                    try Self.archive(delivery, rejectedLimit: rejectedLimit, in: db)
+                }))
             } catch {
                 results.append(.failure(Self.unavailable(error)))
             }
@@ -150,7 +173,7 @@ public final class ArchiveStore: Sendable {
     }
 
     /// Stores one prepared delivery inside the caller's transaction.
-    private static func archive(_ delivery: PreparedDelivery, in db: Database) throws -> DeliveryOutcome {
+    private static func archive(_ delivery: PreparedDelivery, rejectedLimit: RejectedLimit, in db: Database) throws -> DeliveryOutcome {
         switch delivery.content {
         case .event(let event, let payload):
             let stored = try store(event, payload: payload, receivedAt: delivery.receivedAt, in: db)
@@ -159,8 +182,18 @@ public final class ArchiveStore: Sendable {
             try db.cachedStatement(sql: Schema.insertRejected).execute(arguments: [
                 delivery.receivedAt, reason, eventType, headers, body, digest,
             ])
+            try enforce(rejectedLimit, in: db)
             return .rejected(reason: reason)
         }
+    }
+
+    /// Keeps `rejected_deliveries` under its cap. Measuring reads lengths only, not bodies; the
+    /// ordered delete runs only when a rejection went over.
+    private static func enforce(_ limit: RejectedLimit, in db: Database) throws {
+        guard let size = try Row.fetchOne(db.cachedStatement(sql: Schema.rejectedSize)) else { return }
+        guard size[0] as Int > limit.rows || size[1] as Int > limit.bytes else { return }
+        try db.cachedStatement(sql: Schema.dropOldestRejected).execute(arguments: [limit.bytes, limit.rows])
+        try db.cachedStatement(sql: Schema.countDroppedRejected).execute(arguments: [db.changesCount])
     }
 
     /// Inserts the event unless its id is archived already, then merges its entities.

@@ -22,6 +22,11 @@ extension ArchiveReader {
                 for table in ["events", "organizations", "projects", "pipelines", "workflows", "jobs", "rejected_deliveries"] {
                     add("rows.\(table)", .integer(try Int64.fetchOne(db, sql: "SELECT count(*) FROM \(table)") ?? 0))
                 }
+                // An archive not yet migrated by a newer server has no counters.
+                for counter in try db.tableExists("archive_counters")
+                    ? Row.fetchAll(db, sql: "SELECT name, value FROM archive_counters ORDER BY name") : [] {
+                    add("counters.\(counter[0] as String)", .integer(counter[1]))
+                }
                 add("first_event_at", try String.fetchOne(db, sql: "SELECT min(happened_at) FROM events").map(SQLValue.text) ?? .null)
                 add("last_event_at", try String.fetchOne(db, sql: "SELECT max(happened_at) FROM events").map(SQLValue.text) ?? .null)
                 for (window, since) in [("24h", dayAgo), ("7d", weekAgo)] {

@@ -20,6 +20,29 @@ enum Schema {
             headers = excluded.headers
         """
 
+    /// Size of what `rejected_deliveries` keeps, to compare with its cap.
+    static let rejectedSize = """
+        SELECT count(*), coalesce(sum(length(body) + length(headers)), 0) FROM rejected_deliveries
+        """
+
+    /// Drops the oldest rejected deliveries (by last attempt) beyond the newest ?1 bytes or ?2 rows.
+    static let dropOldestRejected = """
+        DELETE FROM rejected_deliveries WHERE id IN (
+            SELECT id FROM (
+                SELECT id,
+                    sum(length(body) + length(headers)) OVER newest_first AS bytes_so_far,
+                    row_number() OVER newest_first AS rows_so_far
+                FROM rejected_deliveries
+                WINDOW newest_first AS (ORDER BY last_received_at DESC, id DESC)
+            )
+            WHERE bytes_so_far > ?1 OR rows_so_far > ?2
+        )
+        """
+
+    static let countDroppedRejected = """
+        UPDATE archive_counters SET value = value + ?1 WHERE name = 'rejected_deliveries_dropped'
+        """
+
     static let organizations = EntityTable(name: "organizations", columns: ["name"])
     static let projects = EntityTable(name: "projects", columns: ["slug", "name", "organization_id"])
     static let pipelines = EntityTable(

@@ -242,6 +242,42 @@ extension ArchiveReader {
             == [[.integer(2), .text(#"[["x-b","2"]]"#), .text("2030-01-01T00:00:00.000Z")]])
     }
 
+    @Test func rejectedDeliveriesAreCappedOldestFirstAndDropsAreCounted() async throws {
+        let (store, _) = try makeStore(options: .init(rejectedLimit: .init(bytes: 1_000, rows: 3)))
+        var second = 0
+        func reject(_ n: Int, size: Int = 10) async throws {
+            let body = Array("broken \(n) ".utf8) + Array(repeating: UInt8(ascii: "x"), count: size)
+            second += 1
+            let at = Timestamp(microseconds: 1_900_000_000_000_000 + Int64(second) * 1_000_000)
+            _ = try await store.receive(Delivery(body: body, receivedAt: at))
+        }
+        func kept() throws -> [String] {
+            try store.reader.rows("SELECT substr(body, 1, 9) FROM rejected_deliveries ORDER BY last_received_at").map {
+                guard case .blob(let bytes) = $0[0] else { return "?" }
+                return String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+            }
+        }
+        func dropped() throws -> SQLValue? {
+            try store.reader.value("SELECT value FROM archive_counters WHERE name = 'rejected_deliveries_dropped'")
+        }
+        for n in 1...3 { try await reject(n) }
+        #expect(try kept() == ["broken 1", "broken 2", "broken 3"])
+        #expect(try dropped() == .integer(0))
+        // A fourth row goes over the row cap: the oldest goes.
+        try await reject(4)
+        #expect(try kept() == ["broken 2", "broken 3", "broken 4"])
+        // A retry of a kept body is the newest attempt again, so it outlives the others.
+        try await reject(2)
+        try await reject(5)
+        #expect(try kept() == ["broken 4", "broken 2", "broken 5"])
+        // A large body (971 bytes with its 2 bytes of headers, against a cap of 1,000) goes over the
+        // byte cap: as many of the oldest go as it takes, here two of the 21-byte ones.
+        try await reject(6, size: 960)
+        #expect(try kept() == ["broken 5", "broken 6"])
+        #expect(try dropped() == .integer(4))
+        #expect(try store.reader.value("SELECT count(*) FROM events") == .integer(0))
+    }
+
     @Test func valuesThatLookLikeSQLAreStoredVerbatim() async throws {
         let (store, _) = try makeStore()
         let hostile = "x'); DROP TABLE events; --"
