@@ -1,6 +1,7 @@
 import ArchiveStore
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -17,9 +18,21 @@ public func buildApplication(
         path: configuration.databasePath,
         options: ArchiveStore.Options(durability: configuration.durability, busyTimeout: configuration.busyTimeout))
     let router = buildRouter(store: store, configuration: configuration, logger: logger)
+    let http1 = HTTP1Channel.Configuration(
+        idleTimeout: .nanoseconds(Int64(ServeConfiguration.idleTimeout * 1e9)),
+        httpDecoderConfiguration: .init(
+            maxHeaderFieldSize: ServeConfiguration.maxHeaderBytes, maxHeaderListSize: ServeConfiguration.maxHeaderBytes,
+            maxHeaderFieldCount: 100))
+    let requestTimeout = TimeAmount.nanoseconds(Int64(configuration.requestTimeout * 1e9))
     return Application(
         router: router,
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "circle-archive"),
+        server: HTTPServerBuilder { responder in
+            DeadlineHTTP1Channel(http1: HTTP1Channel(responder: responder, configuration: http1), timeout: requestTimeout, logger: logger)
+        },
+        configuration: .init(
+            address: .hostname(configuration.host, port: configuration.port),
+            serverName: "circle-archive",
+            availableConnectionsDelegate: .maximum(configuration.maxConnections, logger: logger)),
         services: [StoreService(store: store, logger: logger)],
         logger: logger)
 }

@@ -17,6 +17,16 @@ public struct ServeConfiguration: Sendable {
     /// How long a write waits for another process's lock before the delivery gets 503. Under
     /// CircleCI's 10 s delivery timeout, so the sender hears back and retries later.
     public var busyTimeout: Double
+    /// Seconds from a request's first byte to its answer; a slower sender gets 408 and is
+    /// disconnected. Well above `busyTimeout`, so only slow senders reach it.
+    public var requestTimeout: Double
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    public var maxConnections: Int
+
+    /// Request headers, all together, in bytes; CircleCI sends well under 2 KiB.
+    public static let maxHeaderBytes = 16 * 1024
+    /// Seconds a keep-alive connection may sit idle between requests.
+    public static let idleTimeout = 60.0
 
     public static let defaultHost = "127.0.0.1"
     public static let defaultPort = 8080
@@ -31,7 +41,9 @@ public struct ServeConfiguration: Sendable {
         allowUnsigned: Bool = false,
         maxBodyBytes: Int = defaultMaxBodyBytes,
         durability: ArchiveStore.Durability = .full,
-        busyTimeout: Double = 5
+        busyTimeout: Double = 5,
+        requestTimeout: Double = 30,
+        maxConnections: Int = 256
     ) {
         self.host = host
         self.port = port
@@ -41,6 +53,8 @@ public struct ServeConfiguration: Sendable {
         self.maxBodyBytes = maxBodyBytes
         self.durability = durability
         self.busyTimeout = busyTimeout
+        self.requestTimeout = requestTimeout
+        self.maxConnections = maxConnections
     }
 
     /// Checks the combination of settings before anything is opened.
@@ -58,6 +72,11 @@ public struct ServeConfiguration: Sendable {
         }
         guard (0...65535).contains(port) else { throw ConfigurationError("port \(port) is out of range 0-65535") }
         guard maxBodyBytes > 0 else { throw ConfigurationError("--max-body-bytes must be positive") }
+        guard requestTimeout > 0 else { throw ConfigurationError("--request-timeout must be positive") }
+        guard requestTimeout > busyTimeout else {
+            throw ConfigurationError("--request-timeout (\(requestTimeout) s) must exceed the busy timeout (\(busyTimeout) s)")
+        }
+        guard maxConnections > 0 else { throw ConfigurationError("--max-connections must be positive") }
     }
 }
 

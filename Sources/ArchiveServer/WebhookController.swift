@@ -89,7 +89,10 @@ struct WebhookController: Sendable {
             return .json(.unauthorized, #"{"error":"missing or invalid circleci-signature"}"#)
         case .tooLarge:
             logger.warning("delivery too large", metadata: metadata)
-            return .json(.contentTooLarge, #"{"error":"body larger than \#(maxBodyBytes) bytes"}"#)
+            // The rest of the body is not worth reading: answer and close the connection.
+            var response = Response.json(.contentTooLarge, #"{"error":"body larger than \#(maxBodyBytes) bytes"}"#)
+            response.headers[.connection] = "close"
+            return response
         case .unavailable(let reason):
             metadata["reason"] = "\(reason)"
             logger.error("delivery not stored: archive unavailable", metadata: metadata)

@@ -44,6 +44,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest request body accepted, in bytes.")
     var maxBodyBytes: Int = ServeConfiguration.defaultMaxBodyBytes
 
+    @Option(help: "Seconds a request may take from its first byte to its answer; slower senders get 408.")
+    var requestTimeout: Double = 30
+
+    @Option(help: "Connections served at once; more wait in the listen backlog.")
+    var maxConnections: Int = 256
+
     @Option(
         help: ArgumentHelp(
             "Commit durability: full or normal.",
@@ -109,7 +115,9 @@ struct Serve: AsyncParsableCommand {
             secrets: secrets,
             allowUnsigned: allowUnsigned,
             maxBodyBytes: maxBodyBytes,
-            durability: durability)
+            durability: durability,
+            requestTimeout: requestTimeout,
+            maxConnections: maxConnections)
     }
 
     static func readSecrets(from path: String) throws -> [String] {

@@ -2,6 +2,7 @@ import ArchiveServer
 import ArchiveStore
 import ArchiveTestSupport
 import Foundation
+import HTTPTypes
 import HummingbirdTesting
 import Testing
 
@@ -100,6 +101,78 @@ import Testing
             let response = try await blockingWork { try rawHTTPExchange(port: port, request: Array(head.utf8), timeout: 5) }
             #expect(response.status == 413)
             #expect(try reader.count("rejected_deliveries") == 0)
+        }
+    }
+}
+
+/// Limits on what one client can hold: time, header bytes, connections.
+@Suite struct ConnectionLimitTests {
+    /// A short request timeout (it must exceed the busy timeout).
+    static func configuration(_ change: (inout ServeConfiguration) -> Void = { _ in }) throws -> ServeConfiguration {
+        try testConfiguration {
+            $0.busyTimeout = 0.1
+            $0.requestTimeout = 0.5
+            change(&$0)
+        }
+    }
+
+    @Test(arguments: [
+        // The head never completes.
+        "POST /webhooks/circleci HTTP/1.1\r\nHost: 127.0.0.1\r\ncircleci-signature: v1=",
+        // The body never completes.
+        "POST /webhooks/circleci HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 500\r\n\r\n{\"id\":",
+    ])
+    func aRequestNotReceivedInTimeGets408AndIsDisconnected(partial: String) async throws {
+        try await withServer(try Self.configuration(), .ahc(.http)) { (client, reader) async throws in
+            let port = try #require(client.port)
+            let started = Date()
+            let response = try await blockingWork { try rawHTTPExchange(port: port, request: Array(partial.utf8), timeout: 5) }
+            let elapsed = Date().timeIntervalSince(started)
+            #expect(response.status == 408)
+            #expect(response.head.lowercased().contains("connection: close"))
+            #expect(elapsed >= 0.45 && elapsed < 4, "\(elapsed)")
+            // The server still serves others.
+            #expect(try await client.execute(uri: "/healthz", method: .get) { $0.status } == .ok)
+            #expect(try reader.count("events") + reader.count("rejected_deliveries") == 0)
+        }
+    }
+
+    @Test func aSlowLorisSendingAByteAtATimeIsCutOff() async throws {
+        try await withServer(try Self.configuration(), .ahc(.http)) { (client, _) async throws in
+            let port = try #require(client.port)
+            let body = Array(Fixtures.ping.utf8)
+            let request = Array("POST /webhooks/circleci HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+            let started = Date()
+            // One byte every 50 ms would take about 20 s to send; the server answers after 0.5 s.
+            let response = try await blockingWork { try rawHTTPExchange(port: port, request: request, timeout: 5, pace: 0.05) }
+            #expect(response.status == 408)
+            #expect(Date().timeIntervalSince(started) < 4)
+        }
+    }
+
+    @Test func aDeliveryTakingLessThanTheTimeoutIsServed() async throws {
+        try await withServer(try Self.configuration { $0.requestTimeout = 3 }, .ahc(.http)) { (client, reader) async throws in
+            let port = try #require(client.port)
+            let body = Array(Fixtures.ping.utf8)
+            let request = Array("POST /webhooks/circleci HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: \(body.count)\r\n".utf8)
+                + Array("circleci-signature: \(signature(for: body, secret: secret))\r\n\r\n".utf8) + body
+            // Trickled over about a second.
+            let response = try await blockingWork { try rawHTTPExchange(port: port, request: request, timeout: 5, pace: 1.0 / Double(request.count)) }
+            #expect(response.status == 200)
+            #expect(try reader.count("events") == 1)
+        }
+    }
+
+    @Test func oversizedHeadersAre400AndWriteNothing() async throws {
+        try await withServer(try Self.configuration(), .ahc(.http)) { (client, reader) async throws in
+            let port = try #require(client.port)
+            let body = Array(Fixtures.ping.utf8)
+            let padding = "x-padding: " + String(repeating: "a", count: ServeConfiguration.maxHeaderBytes) + "\r\n"
+            let request = Array("POST /webhooks/circleci HTTP/1.1\r\nHost: 127.0.0.1\r\n\(padding)Content-Length: \(body.count)\r\n".utf8)
+                + Array("circleci-signature: \(signature(for: body, secret: secret))\r\n\r\n".utf8) + body
+            let response = try await blockingWork { try rawHTTPExchange(port: port, request: request, timeout: 5) }
+            #expect(response.status == 400)
+            #expect(try reader.count("events") == 0)
         }
     }
 }

@@ -20,11 +20,50 @@ public struct RawHTTPError: Error, CustomStringConvertible {
 
 /// Sends `request` bytes as they are to 127.0.0.1:`port` and reads until the server closes the
 /// connection or `timeout` passes. For requests a normal client will not send: chunked bodies,
-/// lies in Content-Length, repeated headers.
-public func rawHTTPExchange(port: Int, request: [UInt8], timeout: TimeInterval = 10) throws -> RawResponse {
+/// lies in Content-Length, repeated headers, half-sent requests. With `pace`, one byte is sent
+/// per interval from another thread while the answer is awaited, like a slow-loris client.
+public func rawHTTPExchange(port: Int, request: [UInt8], timeout: TimeInterval = 10, pace: TimeInterval? = nil) throws -> RawResponse {
+    let descriptor = try openRawConnection(port: port, timeout: timeout)
+    defer { close(descriptor) }
+    if let pace {
+        let answered = Flag()
+        let sender = DispatchGroup()
+        sender.enter()
+        Thread {
+            for byte in request where !answered.isSet {
+                if [byte].withUnsafeBytes({ send(descriptor, $0.baseAddress, 1, Int32(MSG_NOSIGNAL)) }) <= 0 { break }
+                Thread.sleep(forTimeInterval: pace)
+            }
+            sender.leave()
+        }.start()
+        defer {
+            // The socket is closed only once the sending thread has stopped using it.
+            answered.set()
+            sender.wait()
+        }
+        return try readResponse(descriptor)
+    }
+    var sent = 0
+    while sent < request.count {
+        let result = request[sent...].withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        // The server may answer and close before reading everything (a 413); stop sending then.
+        if result <= 0 { break }
+        sent += result
+    }
+    return try readResponse(descriptor)
+}
+
+private final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+}
+
+/// A connected TCP socket to 127.0.0.1:`port` whose reads give up after `timeout`. The caller closes it.
+public func openRawConnection(port: Int, timeout: TimeInterval = 10) throws -> Int32 {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard descriptor >= 0 else { throw RawHTTPError(description: "socket: \(errno)") }
-    defer { close(descriptor) }
     var timeoutValue = timeval(tv_sec: Int(timeout), tv_usec: .init((timeout - timeout.rounded(.down)) * 1_000_000))
     setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeoutValue, socklen_t(MemoryLayout<timeval>.size))
     var address = sockaddr_in()
@@ -34,14 +73,15 @@ public func rawHTTPExchange(port: Int, request: [UInt8], timeout: TimeInterval =
     let connected = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard connected == 0 else { throw RawHTTPError(description: "connect: \(errno)") }
-    var sent = 0
-    while sent < request.count {
-        let result = request[sent...].withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        // The server may answer and close before reading everything (a 413); stop sending then.
-        if result <= 0 { break }
-        sent += result
+    guard connected == 0 else {
+        close(descriptor)
+        throw RawHTTPError(description: "connect: \(errno)")
     }
+    return descriptor
+}
+
+/// Reads one response, until it is complete or the server closes the connection.
+private func readResponse(_ descriptor: Int32) throws -> RawResponse {
     var received: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 65536)
     while true {

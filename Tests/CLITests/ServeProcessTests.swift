@@ -107,4 +107,28 @@ final class ServerProcess: @unchecked Sendable {
         #expect(server.output.contains("Warning: secret file \(secretFile.path) can be read by other users (mode 644)"))
         #expect(!server.output.contains("from-file"))
     }
+
+    /// The cap is checked on the real binary: Hummingbird's test harness rebuilds the server
+    /// configuration without it.
+    @Test func connectionsOverTheCapWaitUntilOneCloses() async throws {
+        let directory = try makeTemporaryDirectory()
+        let server = try ServerProcess(
+            arguments: ["--db", directory.appendingPathComponent("a.sqlite").path, "--max-connections", "2"],
+            environment: ["CIRCLE_ARCHIVE_SECRETS": "s"])
+        let port = try await blockingWork { try server.waitForPort() }
+        let held = try (0..<2).map { _ in try openRawConnection(port: port) }
+        try await Task.sleep(for: .milliseconds(200))
+        let healthz = Array("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8)
+        // A third connection is not served while two are open...
+        await #expect(throws: RawHTTPError.self) {
+            try await blockingWork { try rawHTTPExchange(port: port, request: healthz, timeout: 0.5) }
+        }
+        // ...and is served once one of them closes.
+        async let third = blockingWork { try rawHTTPExchange(port: port, request: healthz, timeout: 5) }
+        try await Task.sleep(for: .milliseconds(200))
+        close(held[0])
+        #expect(try await third.status == 200)
+        close(held[1])
+        #expect(try await blockingWork { server.stop() } == 0)
+    }
 }
