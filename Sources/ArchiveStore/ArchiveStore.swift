@@ -2,6 +2,7 @@ import ArchiveMigrations
 import Crypto
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// The archive: one SQLite file in WAL mode, one writer, concurrent readers.
 ///
@@ -67,6 +68,13 @@ public final class ArchiveStore: Sendable {
         rejectedLimit = options.rejectedLimit
         reader = ArchiveReader(database: pool, path: path)
         do {
+            // SQLite opens a file it may not write read-only, without an error; every commit
+            // would then fail. Refuse to start instead: an archive that can acknowledge nothing
+            // should say so once, loudly, and a supervisor restarts it once the disk is writable.
+            let readOnly = try pool.writeWithoutTransaction { db in sqlite3_db_readonly(db.sqliteConnection, "main") == 1 }
+            if readOnly {
+                throw StoreError(.cannotOpen, "the archive at \(path) is read-only (file permissions or a read-only filesystem); circle-archive must be able to write it")
+            }
             // DatabasePool sets synchronous=NORMAL when it enables WAL, after any prepareDatabase
             // hook, so the durability setting is applied once the pool is open.
             let synchronous = options.durability == .full ? "FULL" : "NORMAL"
@@ -76,6 +84,8 @@ public final class ArchiveStore: Sendable {
                 // page cache for the writer keeps them from being read back from disk each batch.
                 try db.execute(sql: "PRAGMA cache_size = -65536")
             }
+        } catch let error as StoreError {
+            throw error
         } catch {
             throw StoreError(.cannotOpen, "cannot configure archive at \(path): \(describe(error))", cause: error)
         }

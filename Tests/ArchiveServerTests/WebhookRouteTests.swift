@@ -254,6 +254,47 @@ let transports: [TestingSetup] = [.router, .ahc(.http)]
     }
 }
 
+/// Faults of the disk under a running server: 503 while it lasts, nothing stored is damaged,
+/// and ingest resumes by itself once it clears.
+@Suite struct DiskFaultTests {
+    @Test(.enabled(if: SmallFilesystem.isAvailable, "mounting a tmpfs needs root"))
+    func aFullDiskAnswers503AndIngestResumesOnceSpaceIsFreed() async throws {
+        let disk = try SmallFilesystem(megabytes: 8)
+        defer { disk.unmount() }
+        let configuration = try testConfiguration { $0.databasePath = disk.url.appendingPathComponent("archive.sqlite").path }
+        try await withServer(configuration) { (client, reader) async throws in
+            var acknowledged = 0
+            for n in 0..<5 {
+                #expect(try await client.deliver(Fixtures.jobCompleted(id: "before-\(n)", jobID: "job-before-\(n)")).0 == .ok)
+                acknowledged += 1
+            }
+            try disk.fill()
+            // Events of about 100 KB each must grow the WAL, which needs blocks the disk no longer has.
+            let large = String(repeating: "x", count: 100_000)
+            var refusal: (HTTPResponse.Status, String)?
+            for n in 0..<100 {
+                let answer = try await client.deliver(Fixtures.jobCompleted(id: "full-\(n)", jobID: "job-full-\(n)", name: large))
+                guard answer.0 == .ok else {
+                    refusal = answer
+                    break
+                }
+                acknowledged += 1
+            }
+            #expect(refusal?.0 == .serviceUnavailable)
+            #expect(refusal?.1.contains("retry later") == true)
+            // Still full: still refused, and the server keeps answering.
+            #expect(try await client.deliver(Fixtures.jobCompleted(id: "still-full", jobID: "job-still-full", name: large)).0 == .serviceUnavailable)
+            #expect(try await client.execute(uri: "/healthz", method: .get) { $0.status } == .ok)
+            try disk.free()
+            #expect(try await client.deliver(Fixtures.jobCompleted(id: "after", jobID: "job-after", name: large)).0 == .ok)
+            #expect(try await client.deliver(Fixtures.jobCompleted(id: "still-full", jobID: "job-still-full", name: large)).1.contains("stored"))
+            #expect(try reader.count("events") == Int64(acknowledged + 2))
+            #expect(try reader.count("jobs") == Int64(acknowledged + 2))
+            #expect(try reader.texts("PRAGMA integrity_check") == ["ok"])
+        }
+    }
+}
+
 /// Another process holding SQLite's write lock, as a second writer would. Returns once the lock
 /// is held: the process creates a marker file after `BEGIN IMMEDIATE` succeeded.
 func holdWriteLock(on path: String, seconds: Int) throws -> Process {

@@ -278,6 +278,29 @@ extension ArchiveReader {
         #expect(try store.reader.value("SELECT count(*) FROM events") == .integer(0))
     }
 
+    @Test(.enabled(if: SmallFilesystem.isAvailable, "mounting a tmpfs needs root"))
+    func aReadOnlyArchiveIsRefusedAtOpenAndOpensOnceWritable() async throws {
+        let disk = try SmallFilesystem(megabytes: 4)
+        defer { disk.unmount() }
+        let path = disk.url.appendingPathComponent("archive.sqlite").path
+        var store: ArchiveStore? = try ArchiveStore(path: path)
+        #expect(try await store?.receive(Fixtures.ping) == .stored(id: "3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c"))
+        try store?.close()
+        store = nil
+        try disk.remount(readOnly: true)
+        #expect {
+            try ArchiveStore(path: path)
+        } throws: { error in
+            let error = error as? StoreError
+            return error?.code == .cannotOpen && error?.message.contains("read-only") == true
+        }
+        try disk.remount(readOnly: false)
+        let reopened = try ArchiveStore(path: path)
+        #expect(try await reopened.receive(Fixtures.ping) == .duplicate(id: "3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c"))
+        #expect(try await reopened.receive(Fixtures.jobCompleted()) == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
+        try reopened.close()
+    }
+
     @Test func valuesThatLookLikeSQLAreStoredVerbatim() async throws {
         let (store, _) = try makeStore()
         let hostile = "x'); DROP TABLE events; --"
