@@ -83,6 +83,21 @@ func populatedArchive() async throws -> String {
         #expect(try await run(["--version"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0")
     }
 
+    @Test func secretsNeverAppearInHelpOrErrors() async throws {
+        let secretValue = "do-not-print-\(UUID().uuidString)"
+        let environment = ["CIRCLE_ARCHIVE_SECRETS": secretValue]
+        let directory = try makeTemporaryDirectory()
+        for arguments in [
+            ["serve", "--help"], ["help", "serve"],
+            ["serve", "--port", "70000"], ["serve", "--allow-unsigned"], ["serve", "--request-timeout", "1"],
+            ["serve", "--db", "/nonexistent/dir/a.sqlite", "--port", "0"],
+        ] {
+            let result = try await run(arguments, environment: environment, directory: directory)
+            #expect(!result.stdout.contains(secretValue) && !result.stderr.contains(secretValue), "\(arguments)")
+            #expect(!result.stdout.contains("do-not-print") && !result.stderr.contains("do-not-print"), "\(arguments)")
+        }
+    }
+
     @Test func usageErrorsExitTwo() async throws {
         for arguments in [["bogus"], ["query"], ["query", "--format", "xml", "SELECT 1"], ["serve", "--port", "x"], ["migrate", "--nope"]] {
             let result = try await run(arguments)

@@ -2,6 +2,23 @@ import ArchiveTestSupport
 import Foundation
 import Testing
 
+/// A port nothing listens on right now (the kernel's next ephemeral port).
+func freePort() throws -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            bind(descriptor, pointer, length) == 0 && getsockname(descriptor, pointer, &length) == 0
+        }
+    }
+    guard bound else { throw RawHTTPError(description: "cannot find a free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
 /// `circle-archive serve` as a child process, with its stderr collected.
 final class ServerProcess: @unchecked Sendable {
     let process = Process()
@@ -130,5 +147,33 @@ final class ServerProcess: @unchecked Sendable {
         #expect(try await third.status == 200)
         close(held[1])
         #expect(try await blockingWork { server.stop() } == 0)
+    }
+
+    @Test func logLevelFiltersTheLog() async throws {
+        let directory = try makeTemporaryDirectory()
+        let port = try freePort()
+        let server = try ServerProcess(
+            arguments: ["--db", directory.appendingPathComponent("a.sqlite").path, "--log-level", "warning", "--port", "\(port)"],
+            environment: ["CIRCLE_ARCHIVE_SECRETS": "s"])
+        let bytes = Array(Fixtures.ping.utf8)
+        @Sendable func deliver(signedWith secretValue: String) throws -> Int {
+            let request = "POST /webhooks/circleci HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: \(bytes.count)\r\n"
+                + "circleci-signature: \(signature(for: bytes, secret: secretValue))\r\n\r\n"
+            // The server announces nothing at this level: retry until it listens.
+            let deadline = Date().addingTimeInterval(30)
+            while true {
+                do { return try rawHTTPExchange(port: port, request: Array(request.utf8) + bytes).status } catch {
+                    guard Date() < deadline else { throw error }
+                    usleep(50_000)
+                }
+            }
+        }
+        #expect(try await blockingWork { try deliver(signedWith: "s") } == 200)
+        #expect(try await blockingWork { try deliver(signedWith: "wrong") } == 401)
+        #expect(try await blockingWork { server.stop() } == 0)
+        // Warnings are logged, info lines are not.
+        #expect(server.output.contains("delivery unauthorized"))
+        #expect(!server.output.contains("delivery stored"))
+        #expect(!server.output.contains("listening on"))
     }
 }
