@@ -176,4 +176,24 @@ final class ServerProcess: @unchecked Sendable {
         #expect(!server.output.contains("delivery stored"))
         #expect(!server.output.contains("listening on"))
     }
+
+    @Test func shutdownIsNotHeldUpBySlowSenders() async throws {
+        let directory = try makeTemporaryDirectory()
+        let server = try ServerProcess(
+            arguments: ["--db", directory.appendingPathComponent("a.sqlite").path, "--request-timeout", "6"],
+            environment: ["CIRCLE_ARCHIVE_SECRETS": "s"])
+        let port = try await blockingWork { try server.waitForPort() }
+        // One connection idle, one in the middle of a body that will never finish.
+        let idle = try openRawConnection(port: port)
+        defer { close(idle) }
+        let slow = try openRawConnection(port: port)
+        defer { close(slow) }
+        let partial = Array("POST /webhooks/circleci HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{".utf8)
+        _ = partial.withUnsafeBytes { send(slow, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        try await Task.sleep(for: .milliseconds(200))
+        let started = Date()
+        #expect(try await blockingWork { server.stop(signal: SIGTERM, timeout: 20) } == 0)
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(elapsed < 9, "shutdown took \(elapsed) s with a request timeout of 6 s")
+    }
 }
