@@ -59,6 +59,14 @@ public final class ArchiveStore: Sendable {
         var configuration = Configuration()
         configuration.busyMode = .timeout(options.busyTimeout)
         configuration.label = "circle-archive"
+        // SQLite needs to write the file and to create the -wal and -shm files beside it. Where it
+        // cannot, it fails with a vague message or, worse, opens the file read-only and every
+        // commit fails: refuse clearly instead. An archive that can acknowledge nothing should
+        // say so once, loudly; a supervisor restarts it once the disk is writable.
+        let directory = (path as NSString).deletingLastPathComponent
+        for file in [directory.isEmpty ? "." : directory, path] where access(file, W_OK) != 0 {
+            if [EROFS, EACCES, EPERM].contains(errno) { throw Self.readOnly(path) }
+        }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
         } catch {
@@ -68,13 +76,9 @@ public final class ArchiveStore: Sendable {
         rejectedLimit = options.rejectedLimit
         reader = ArchiveReader(database: pool, path: path)
         do {
-            // SQLite opens a file it may not write read-only, without an error; every commit
-            // would then fail. Refuse to start instead: an archive that can acknowledge nothing
-            // should say so once, loudly, and a supervisor restarts it once the disk is writable.
+            // The same check from SQLite's side, for whatever the access checks above cannot see.
             let readOnly = try pool.writeWithoutTransaction { db in sqlite3_db_readonly(db.sqliteConnection, "main") == 1 }
-            if readOnly {
-                throw StoreError(.cannotOpen, "the archive at \(path) is read-only (file permissions or a read-only filesystem); circle-archive must be able to write it")
-            }
+            if readOnly { throw Self.readOnly(path) }
             // DatabasePool sets synchronous=NORMAL when it enables WAL, after any prepareDatabase
             // hook, so the durability setting is applied once the pool is open.
             let synchronous = options.durability == .full ? "FULL" : "NORMAL"
@@ -92,14 +96,22 @@ public final class ArchiveStore: Sendable {
         try migrate()
     }
 
+    private static func readOnly(_ path: String) -> StoreError {
+        StoreError(.cannotOpen, "the archive at \(path) is read-only (file permissions or a read-only filesystem); circle-archive must be able to write it")
+    }
+
     /// The `synchronous` setting of the writer connection, as SQLite reports it (2 is FULL, 1 NORMAL).
     public func writerSynchronousSetting() throws -> Int {
         try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
-    /// Flushes the WAL into the database file and closes every connection.
+    /// Flushes the WAL into the database file and closes every connection, so the `.sqlite`
+    /// file alone holds the whole archive afterwards.
     public func close() throws(StoreError) {
         do {
+            // GRDB closes the writer before the read-only readers, and the last connection to
+            // close is the one SQLite lets checkpoint: without this, the WAL would stay behind.
+            try pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
             try pool.close()
         } catch {
             throw StoreError(.unavailable, "cannot close archive: \(describe(error))", cause: error)

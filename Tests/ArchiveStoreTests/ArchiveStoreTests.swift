@@ -278,27 +278,45 @@ extension ArchiveReader {
         #expect(try store.reader.value("SELECT count(*) FROM events") == .integer(0))
     }
 
-    @Test(.enabled(if: SmallFilesystem.isAvailable, "mounting a tmpfs needs root"))
-    func aReadOnlyArchiveIsRefusedAtOpenAndOpensOnceWritable() async throws {
+    /// Both shapes a read-only archive comes in: closed cleanly (SQLite cannot even open it in WAL
+    /// mode) and left with a WAL by a crash (SQLite opens it read-only without complaint).
+    @Test(.enabled(if: SmallFilesystem.isAvailable, "mounting a tmpfs needs root"), arguments: [false, true])
+    func aReadOnlyArchiveIsRefusedAtOpenAndOpensOnceWritable(withWAL: Bool) async throws {
+        let (original, originalPath) = try makeStore()
+        #expect(try await original.receive(Fixtures.ping) == .stored(id: "3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c"))
+        if !withWAL { try original.close() }
         let disk = try SmallFilesystem(megabytes: 4)
         defer { disk.unmount() }
         let path = disk.url.appendingPathComponent("archive.sqlite").path
-        var store: ArchiveStore? = try ArchiveStore(path: path)
-        #expect(try await store?.receive(Fixtures.ping) == .stored(id: "3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c"))
-        try store?.close()
-        store = nil
+        try FileManager.default.copyItem(atPath: originalPath, toPath: path)
+        if withWAL {
+            try FileManager.default.copyItem(atPath: originalPath + "-wal", toPath: path + "-wal")
+            #expect(try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int ?? 0 > 0)
+        }
         try disk.remount(readOnly: true)
         #expect {
             try ArchiveStore(path: path)
         } throws: { error in
             let error = error as? StoreError
-            return error?.code == .cannotOpen && error?.message.contains("read-only") == true
+            return error?.code == .cannotOpen && error?.message.contains("is read-only") == true
         }
         try disk.remount(readOnly: false)
         let reopened = try ArchiveStore(path: path)
         #expect(try await reopened.receive(Fixtures.ping) == .duplicate(id: "3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c"))
         #expect(try await reopened.receive(Fixtures.jobCompleted()) == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
         try reopened.close()
+    }
+
+    @Test func closingLeavesTheWholeArchiveInTheDatabaseFile() async throws {
+        let (store, path) = try makeStore()
+        #expect(try await store.receive(Fixtures.jobCompleted()) == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
+        try store.close()
+        let wal = try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? NSNumber
+        #expect((wal?.intValue ?? 0) == 0)
+        // The file alone, copied without its WAL, is the whole archive.
+        let copy = try makeTemporaryDirectory().appendingPathComponent("copy.sqlite").path
+        try FileManager.default.copyItem(atPath: path, toPath: copy)
+        #expect(try ArchiveReader.open(path: copy).value("SELECT count(*) FROM jobs") == .integer(1))
     }
 
     @Test func valuesThatLookLikeSQLAreStoredVerbatim() async throws {

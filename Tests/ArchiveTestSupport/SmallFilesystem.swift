@@ -46,11 +46,16 @@ public final class SmallFilesystem: Sendable {
         try FileManager.default.removeItem(at: filler)
     }
 
-    /// Remounts read-only or read-write. Read-only fails (EBUSY) while a file is open for writing.
+    /// Remounts read-only or read-write. Read-only fails (EBUSY) while a file is open for writing,
+    /// so it is retried for a few seconds: a database just closed may release its files a moment later.
     public func remount(readOnly: Bool) throws {
         let flags = UInt(MS_REMOUNT) | (readOnly ? UInt(MS_RDONLY) : 0)
-        guard mount("tmpfs", url.path, "tmpfs", flags, size) == 0 else {
-            throw RawHTTPError(description: "remount: \(String(cString: strerror(errno)))")
+        let deadline = Date().addingTimeInterval(10)
+        while mount("tmpfs", url.path, "tmpfs", flags, size) != 0 {
+            guard errno == EBUSY, Date() < deadline else {
+                throw RawHTTPError(description: "remount: \(String(cString: strerror(errno)))")
+            }
+            usleep(20_000)
         }
     }
 
