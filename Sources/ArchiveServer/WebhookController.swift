@@ -45,7 +45,7 @@ struct WebhookController: Sendable {
         if let verifier, !verifier.isAuthentic(body: body, headerValues: request.headers[values: Self.signatureHeader]) {
             return reply(.unauthorized, request: request, started: started)
         }
-        let delivery = Delivery(body: body, headers: request.headers.map { ($0.name.canonicalName, $0.value) })
+        let delivery = PreparedDelivery(body: body, headers: request.headers.map { ($0.name.canonicalName, $0.value) })
         do {
             switch try await store.receive(delivery) {
             case .stored(let id): return reply(.stored(id: id), request: request, started: started)

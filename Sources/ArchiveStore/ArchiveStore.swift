@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import GRDB
 import GRDBSQLite
+import Synchronization
 
 /// The archive: one SQLite file in WAL mode, one writer, concurrent readers.
 ///
@@ -48,6 +49,25 @@ public final class ArchiveStore: Sendable {
     }
 
     private let rejectedLimit: RejectedLimit
+    private let groupCommit = GroupCommit()
+    private let transactions = Atomic<Int>(0)
+    private let committedDeliveries = Atomic<Int>(0)
+
+    /// Transactions committed and deliveries they carried since the store opened; their ratio
+    /// is the mean batch size that group commit achieved.
+    public struct CommitStatistics: Sendable, Equatable {
+        public var transactions: Int
+        public var deliveries: Int
+    }
+
+    public var commitStatistics: CommitStatistics {
+        CommitStatistics(transactions: transactions.load(ordering: .relaxed), deliveries: committedDeliveries.load(ordering: .relaxed))
+    }
+
+    private func countCommit(of deliveries: Int) {
+        transactions.add(1, ordering: .relaxed)
+        committedDeliveries.add(deliveries, ordering: .relaxed)
+    }
 
     private let pool: DatabasePool
     public let path: String
@@ -150,7 +170,28 @@ public final class ArchiveStore: Sendable {
     /// entity tables; a body that cannot be parsed is kept in `rejected_deliveries`.
     /// Returns only after the transaction has committed.
     public func receive(_ delivery: Delivery) async throws(StoreError) -> DeliveryOutcome {
-        try await receive(batch: [delivery])[0].get()
+        try await receive(PreparedDelivery(delivery))
+    }
+
+    /// Archives a delivery prepared on the caller's thread. Concurrent calls share transactions
+    /// (group commit, see `GroupCommit`), so many senders cost one fsync per batch, not one each;
+    /// an event whose id is already archived is answered from a reader without joining a batch.
+    public func receive(_ prepared: PreparedDelivery) async throws(StoreError) -> DeliveryOutcome {
+        if case .event(let event, _) = prepared.content, try await isArchived(event.id) {
+            return .duplicate(id: event.id)
+        }
+        return try await groupCommit.submit(prepared, to: self).get()
+    }
+
+    /// Whether an event with this id has committed, read from a snapshot without the writer.
+    private func isArchived(_ id: String) async throws(StoreError) -> Bool {
+        do {
+            return try await pool.read { db in
+                try Bool.fetchOne(db.cachedStatement(sql: Schema.eventExists), arguments: [id]) ?? false
+            }
+        } catch {
+            throw StoreError(.unavailable, "cannot read archive: \(describe(error))", cause: error)
+        }
     }
 
     /// Archives deliveries in one transaction, so a batch costs one commit (one fsync with
@@ -173,6 +214,7 @@ public final class ArchiveStore: Sendable {
             let outcomes = try await pool.write { [rejectedLimit] db in
                 try prepared.map { try Self.archive($0, rejectedLimit: rejectedLimit, in: db) }
             }
+            countCommit(of: prepared.count)
             return outcomes.map { .success($0) }
         } catch {
             guard prepared.count > 1 else { return [.failure(Self.unavailable(error))] }
@@ -183,6 +225,7 @@ public final class ArchiveStore: Sendable {
                 results.append(.success(try await pool.write { [rejectedLimit] db in
                     try Self.archive(delivery, rejectedLimit: rejectedLimit, in: db)
                 }))
+                countCommit(of: 1)
             } catch {
                 results.append(.failure(Self.unavailable(error)))
             }
@@ -283,19 +326,25 @@ public struct PreparedDelivery: Sendable {
     let receivedAt: String
 
     public init(_ delivery: Delivery) {
-        receivedAt = delivery.receivedAt.iso8601
+        self.init(body: delivery.body, headers: delivery.headers, receivedAt: delivery.receivedAt)
+    }
+
+    /// `headers` are evaluated only for a body that is rejected, the only case that keeps them.
+    public init(body: [UInt8], headers: @autoclosure () -> [(name: String, value: String)], receivedAt: Timestamp = .now()) {
+        self.receivedAt = receivedAt.iso8601
         do {
-            let event = try WebhookEvent(parsing: delivery.body)
+            let event = try WebhookEvent(parsing: body)
             // The parser accepted the body, so it is valid UTF-8 and decoding is lossless.
-            content = .event(event, payload: String(decoding: delivery.body, as: UTF8.self))
+            content = .event(event, payload: String(decoding: body, as: UTF8.self))
         } catch {
-            let headers = delivery.headers.map { "[\(JSONText.quoted($0.name)),\(JSONText.quoted($0.value))]" }
+            let headers = headers()
+            let encodedHeaders = headers.map { "[\(JSONText.quoted($0.name)),\(JSONText.quoted($0.value))]" }
             content = .malformed(
                 reason: error.reason,
-                eventType: delivery.headers.first { $0.name.lowercased() == "circleci-event-type" }?.value,
-                headers: "[" + headers.joined(separator: ",") + "]",
-                body: Data(delivery.body),
-                sha256: SHA256.hash(data: delivery.body).map { String(format: "%02x", $0) }.joined())
+                eventType: headers.first { $0.name.lowercased() == "circleci-event-type" }?.value,
+                headers: "[" + encodedHeaders.joined(separator: ",") + "]",
+                body: Data(body),
+                sha256: SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined())
         }
     }
 }

@@ -307,6 +307,35 @@ extension ArchiveReader {
         try reopened.close()
     }
 
+    @Test func concurrentDeliveriesShareTransactions() async throws {
+        let (store, _) = try makeStore()
+        let count = 256
+        let outcomes = await withTaskGroup(of: DeliveryOutcome?.self) { group in
+            for n in 0..<count {
+                group.addTask { try? await store.receive(Fixtures.jobCompleted(id: "group-\(n)", jobID: "job-\(n)", number: n)) }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.filter { if case .stored = $0 { true } else { false } }.count == count)
+        let statistics = store.commitStatistics
+        #expect(statistics.deliveries == count)
+        // One fsync per transaction: far fewer transactions than deliveries.
+        #expect(statistics.transactions < count / 2, "\(statistics)")
+        #expect(try store.reader.value("SELECT count(*) FROM jobs") == .integer(Int64(count)))
+    }
+
+    @Test func aDuplicateIsAnsweredWithoutTheWriter() async throws {
+        let (store, path) = try makeStore(options: .init(busyTimeout: 0.2))
+        #expect(try await store.receive(Fixtures.ping) == .stored(id: "3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c"))
+        let before = store.commitStatistics
+        // Another process holds the write lock: a new event cannot commit, a duplicate needs not.
+        let lock = try await blockingWork { try holdWriteLock(on: path, seconds: 2) }
+        #expect(try await store.receive(Fixtures.ping) == .duplicate(id: "3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c"))
+        await #expect(throws: StoreError.self) { try await store.receive(Fixtures.jobCompleted()) }
+        #expect(store.commitStatistics == before)
+        try await blockingWork { lock.waitUntilExit() }
+    }
+
     @Test func closingLeavesTheWholeArchiveInTheDatabaseFile() async throws {
         let (store, path) = try makeStore()
         #expect(try await store.receive(Fixtures.jobCompleted()) == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
