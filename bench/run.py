@@ -1,21 +1,35 @@
 #!/usr/bin/env python3
-"""circle-archive benchmarks: build a big archive through the real ingest path, then time the
-read side. Prints figures; asserts nothing. Machines are shared and noisy, so each timing is the
-median of several runs, and figures that matter are ratios measured in the same run.
+"""circle-archive benchmarks. Prints figures; asserts nothing. Machines are shared and noisy, so each
+figure is the median of several runs, and the figures that matter are ratios measured in the same run.
 
-    python3 bench/run.py                 # 1,000,000 jobs (about 20 minutes on 2 cores, most of it building and importing)
-    python3 bench/run.py --jobs 100000   # a quicker look
+    python3 bench/run.py                      # everything (about 30 minutes on 2 cores)
+    python3 bench/run.py --only http          # HTTP ingest with wrk: c=1/16/64, /healthz, duplicates, RSS
+    python3 bench/run.py --only import,read   # import throughput; reports and exports over --jobs jobs
 
-Work files go to bench/.work/ (git-ignored). The release build is made with `swift build -c release`.
+Sections:
+  http    starts the release server on a fresh database for each run and drives it over loopback with
+          wrk (bench/deliver.lua) with pre-signed, unique, realistic events; checks afterwards that the
+          database holds exactly the ids answered "stored".
+  import  `import` of a JSON-lines file of about 200,000 events into a fresh database.
+  read    builds an archive of --jobs jobs through `import`, then times reports and exports, and
+          compares `export jobs --format csv` with `sqlite3 -csv` on the same view (the C floor).
+
+Needs wrk and sqlite3 (installed with apt-get when missing). Work files go to bench/.work/
+(git-ignored). The release build is made with `swift build -c release`.
 """
 
 import argparse
+import glob
+import json
 import os
 import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = os.path.join(ROOT, "bench", ".work")
@@ -50,23 +64,190 @@ def build():
     return os.path.join(bin_path, "circle-archive"), os.path.join(bin_path, "circle-archive-bench")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, default=1_000_000, help="job runs in the archive (default 1,000,000)")
-    parser.add_argument("--repeat", type=int, default=5, help="runs per timing (median reported)")
-    parser.add_argument("--keep", action="store_true", help="reuse bench/.work/ from an earlier run with the same --jobs")
-    options = parser.parse_args()
+SECRET = "bench-secret"
 
-    archive_binary, generator = build()
-    os.makedirs(WORK, exist_ok=True)
+
+def ensure_tools():
+    missing = [tool for tool in ("wrk", "sqlite3") if not shutil.which(tool)]
+    if missing:
+        log(f"installing {', '.join(missing)} with apt-get…")
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        subprocess.run(sudo + ["apt-get", "update", "-qq"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", *missing], check=True, stdout=subprocess.DEVNULL)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def remove_database(path):
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+
+
+def database_bytes(path):
+    return sum(os.path.getsize(path + suffix) for suffix in ("", "-wal") if os.path.exists(path + suffix))
+
+
+class Server:
+    """The release server on a fresh database, on a free loopback port."""
+
+    def __init__(self, binary, database):
+        remove_database(database)
+        self.database = database
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [binary, "serve", "--db", database, "--port", str(self.port), "--log-level", "error"],
+            env={**os.environ, "CIRCLE_ARCHIVE_SECRETS": SECRET}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(self.url + "/healthz", timeout=1).read()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    sys.exit("the server did not start")
+                time.sleep(0.05)
+
+    def peak_rss_mib(self):
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        if self.process.wait(timeout=60) != 0:
+            sys.exit(f"the server exited with {self.process.returncode}")
+
+
+def shard(signed, lines, threads, prefix):
+    """Deals the first `lines` signed requests round-robin into one file per wrk thread."""
+    outputs = [open(f"{prefix}-{k}.requests", "w") for k in range(threads)]
+    with open(signed) as source:
+        for index, line in enumerate(source):
+            if index >= lines:
+                break
+            outputs[index % threads].write(line)
+    for output in outputs:
+        output.close()
+
+
+def deliver(server, connections, threads, prefix, output):
+    """Sends every request of the shards once with wrk; returns the tally of all threads."""
+    for stale in glob.glob(output + "-*.done") + glob.glob(output + "-*.acked"):
+        os.remove(stale)
+    wrk = subprocess.Popen(
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", "600s", "--timeout", "10s",
+         "-s", os.path.join(ROOT, "bench", "deliver.lua"), server.url, "--", prefix, output],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while len(glob.glob(output + "-*.done")) < threads:
+        if wrk.poll() is not None:
+            sys.exit(f"wrk stopped early: {wrk.stderr.read()}")
+        time.sleep(0.05)
+    wrk.send_signal(signal.SIGINT)
+    out, _ = wrk.communicate(timeout=60)
+    latency = json.loads(out.strip().splitlines()[-1])
+    parts = [json.load(open(f"{output}-{k}.done")) for k in range(threads)]
+    tally = {key: sum(part[key] for part in parts) for key in ("stored", "duplicate", "refused", "sent")}
+    tally["seconds"] = max(part["end"] for part in parts) - min(part["start"] for part in parts)
+    tally.update(latency)
+    tally["acked"] = set()
+    for k in range(threads):
+        with open(f"{output}-{k}.acked") as acked:
+            tally["acked"].update(line.strip() for line in acked if line.strip())
+    return tally
+
+
+def stored_ids(archive_binary, database):
+    out = subprocess.run([archive_binary, "query", "--db", database, "--format", "csv", "SELECT id FROM events"],
+                         check=True, capture_output=True, text=True).stdout
+    return set(out.splitlines()[1:]) - {""}
+
+
+def http_section(archive_binary, generator, options, figure):
+    signed = os.path.join(WORK, f"signed-{options.rss_jobs}.requests")
+    if not (options.keep and os.path.exists(signed)):
+        log(f"generating {options.rss_jobs:,} signed job events…")
+        run_measured([generator, "--jobs", str(options.rss_jobs), "--sign-with", SECRET, "--output", signed])
+    total = sum(1 for _ in open(signed, "rb"))
+    database = os.path.join(WORK, "http.sqlite")
+
+    log("GET /healthz with wrk -c 64 (the HTTP ceiling)…")
+    rates = []
+    for _ in range(options.repeat):
+        server = Server(archive_binary, database)
+        out = subprocess.run(["wrk", "-t", "2", "-c", "64", "-d", "5s", server.url + "/healthz"],
+                             check=True, capture_output=True, text=True).stdout
+        rates.append(float(next(line for line in out.splitlines() if line.startswith("Requests/sec:")).split()[1]))
+        server.stop()
+    healthz = statistics.median(rates)
+    figure("GET /healthz, c=64", f"{healthz:,.0f} req/s")
+
+    for connections, lines in ((1, options.http_events // 10), (16, options.http_events // 2), (64, options.http_events)):
+        threads = min(connections, 2)
+        prefix = os.path.join(WORK, f"c{connections}")
+        shard(signed, min(lines, total), threads, prefix)
+        runs, duplicate_rates = [], []
+        log(f"POST {min(lines, total):,} deliveries at c={connections}, {options.repeat} runs…")
+        for _ in range(options.repeat):
+            server = Server(archive_binary, database)
+            tally = deliver(server, connections, threads, prefix, prefix + "-out")
+            if connections == 64:
+                again = deliver(server, connections, threads, prefix, prefix + "-again")
+                duplicate_rates.append(again["duplicate"] / again["seconds"])
+            server.stop()
+            in_database = stored_ids(archive_binary, database)
+            exact = in_database == tally["acked"] and tally["stored"] == len(tally["acked"])
+            if not exact or tally["refused"]:
+                log(f"  MISMATCH: {len(in_database):,} in the database, {len(tally['acked']):,} acknowledged, "
+                    f"{tally['refused']} refused")
+            runs.append((tally["stored"] / tally["seconds"], tally["p50_ms"], tally["p99_ms"], exact))
+        rate = statistics.median(run[0] for run in runs)
+        figure(f"POST stored events/s, c={connections}",
+               f"{rate:,.0f} ({rate / healthz:.0%} of /healthz); p50 {statistics.median(r[1] for r in runs):.2f} ms, "
+               f"p99 {statistics.median(r[2] for r in runs):.2f} ms; database = acknowledged ids: "
+               f"{'yes' if all(r[3] for r in runs) else 'NO'}")
+        if duplicate_rates:
+            duplicates = statistics.median(duplicate_rates)
+            figure("POST duplicates/s, c=64", f"{duplicates:,.0f} ({duplicates / healthz:.0%} of /healthz)")
+
+    log(f"POST all {total:,} deliveries at c=64 for peak RSS…")
+    prefix = os.path.join(WORK, "rss")
+    shard(signed, total, 2, prefix)
+    server = Server(archive_binary, database)
+    tally = deliver(server, 64, 2, prefix, prefix + "-out")
+    rss = server.peak_rss_mib()
+    server.stop()
+    figure(f"server peak RSS after {tally['stored']:,} events", f"{rss:.0f} MiB ({tally['stored'] / tally['seconds']:,.0f} events/s)")
+    figure("database bytes per event (HTTP)", f"{database_bytes(database) / max(tally['stored'], 1):,.0f}")
+
+
+def import_section(archive_binary, generator, options, figure):
+    events = os.path.join(WORK, f"events-{options.import_jobs}.jsonl")
+    if not (options.keep and os.path.exists(events)):
+        log(f"generating {options.import_jobs:,} job events…")
+        run_measured([generator, "--jobs", str(options.import_jobs), "--output", events])
+    count = sum(1 for _ in open(events, "rb"))
+    database = os.path.join(WORK, "import.sqlite")
+    rates, peaks = [], []
+    log(f"importing {count:,} events into a fresh database, {options.repeat} runs…")
+    for _ in range(options.repeat):
+        remove_database(database)
+        seconds, rss, _ = run_measured([archive_binary, "import", "--db", database, events])
+        rates.append(count / seconds)
+        peaks.append(rss)
+    figure("import events/s", f"{statistics.median(rates):,.0f} ({count:,} events; peak RSS {max(peaks):.0f} MiB)")
+
+
+def read_section(archive_binary, generator, options, figure):
     events = os.path.join(WORK, f"events-{options.jobs}.jsonl")
     database = os.path.join(WORK, f"archive-{options.jobs}.sqlite")
-
-    figures = []
-
-    def figure(name, value):
-        figures.append((name, value))
-        log(f"  {name}: {value}")
 
     if not (options.keep and os.path.exists(events)):
         log(f"generating {options.jobs:,} job events…")
@@ -74,13 +255,11 @@ def main():
     event_count = sum(1 for _ in open(events, "rb"))
 
     if not (options.keep and os.path.exists(database)):
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(database + suffix):
-                os.remove(database + suffix)
+        remove_database(database)
         log(f"importing {event_count:,} events through the ingest path…")
         seconds, rss, _ = run_measured([archive_binary, "import", "--db", database, events])
-        figure("import events/s", f"{event_count / seconds:,.0f} ({event_count:,} events in {seconds:.1f} s, peak RSS {rss:.0f} MiB)")
-    size = sum(os.path.getsize(database + suffix) for suffix in ("", "-wal") if os.path.exists(database + suffix))
+        figure(f"import events/s into a growing archive", f"{event_count / seconds:,.0f} ({event_count:,} events in {seconds:.1f} s, peak RSS {rss:.0f} MiB)")
+    size = database_bytes(database)
     figure("database bytes per event", f"{size / event_count:,.0f} ({size / 2**20:,.0f} MiB)")
 
     log("timing reports…")
@@ -100,16 +279,41 @@ def main():
     _, rss_small, _ = run_measured([archive_binary, "export", "jobs", "--db", database, "--until", until])
     figure("export jobs --format csv peak RSS", f"{rss_all:.0f} MiB for {options.jobs:,} rows, {rss_small:.0f} MiB for {small:,} rows")
     export_seconds = median_time([archive_binary, "export", "jobs", "--db", database, "--format", "csv"], options.repeat)
-    sqlite3 = shutil.which("sqlite3")
-    if sqlite3:
-        floor = median_time([sqlite3, "-csv", "-header", database, "SELECT * FROM job_runs ORDER BY stopped_at, job_id"], options.repeat)
-        figure("export jobs --format csv", f"{export_seconds:.2f} s; sqlite3 -csv on the same rows {floor:.2f} s (ratio {export_seconds / floor:.2f})")
-    else:
-        figure("export jobs --format csv", f"{export_seconds:.2f} s (install sqlite3 to compare with the C floor)")
+    floor = median_time(["sqlite3", "-csv", "-header", database, "SELECT * FROM job_runs ORDER BY stopped_at, job_id"], options.repeat)
+    figure("export jobs --format csv", f"{export_seconds:.2f} s; sqlite3 -csv on the same rows {floor:.2f} s (ratio {export_seconds / floor:.2f})")
 
-    print(f"circle-archive benchmark: {options.jobs:,} jobs, {event_count:,} events, {os.cpu_count()} cores")
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="http,import,read", help="sections to run, comma-separated (default all)")
+    parser.add_argument("--jobs", type=int, default=1_000_000, help="job runs in the read-side archive (default 1,000,000)")
+    parser.add_argument("--http-events", type=int, default=200_000, help="deliveries per c=64 run (c=16 sends half, c=1 a tenth)")
+    parser.add_argument("--rss-jobs", type=int, default=870_000, help="job events (plus ~15%% workflow events) sent for the RSS figure")
+    parser.add_argument("--import-jobs", type=int, default=174_000, help="job events (plus workflow events) in the import file")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median reported)")
+    parser.add_argument("--keep", action="store_true", help="reuse generated files in bench/.work/ from an earlier run")
+    options = parser.parse_args()
+    sections = set(options.only.split(","))
+
+    ensure_tools()
+    archive_binary, generator = build()
+    os.makedirs(WORK, exist_ok=True)
+    figures = []
+
+    def figure(name, value):
+        figures.append((name, value))
+        log(f"  {name}: {value}")
+
+    if "http" in sections:
+        http_section(archive_binary, generator, options, figure)
+    if "import" in sections:
+        import_section(archive_binary, generator, options, figure)
+    if "read" in sections:
+        read_section(archive_binary, generator, options, figure)
+
+    print(f"circle-archive benchmark: {os.cpu_count()} cores, {options.repeat} runs per figure (median)")
     for name, value in figures:
-        print(f"{name:40} {value}")
+        print(f"{name:44} {value}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,11 @@ struct BenchGenerate: ParsableCommand {
     @Option(help: "Output file (default stdout).")
     var output: String?
 
+    @Option(help: ArgumentHelp(
+        "Sign each event with this webhook secret and write `SIGNATURE<tab>BODY` lines, for the HTTP benchmark.",
+        valueName: "secret"))
+    var signWith: String?
+
     func run() throws {
         let handle: FileHandle
         if let output {
@@ -37,6 +42,10 @@ struct BenchGenerate: ParsableCommand {
         var written = 0
         while written < jobs {
             for event in generator.nextPipeline(maximumJobs: jobs - written) {
+                if let signWith {
+                    buffer += signature(for: event, secret: signWith)
+                    buffer += "\t"
+                }
                 buffer += event
                 buffer += "\n"
                 if event.hasPrefix(#"{"type":"job-completed""#) { written += 1 }
