@@ -50,6 +50,7 @@ public final class ArchiveStore: Sendable {
 
     private let rejectedLimit: RejectedLimit
     private let groupCommit = GroupCommit()
+    private let statements = WriterStatements()
     private let transactions = Atomic<Int>(0)
     private let committedDeliveries = Atomic<Int>(0)
 
@@ -131,7 +132,10 @@ public final class ArchiveStore: Sendable {
         do {
             // GRDB closes the writer before the read-only readers, and the last connection to
             // close is the one SQLite lets checkpoint: without this, the WAL would stay behind.
-            try pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+            try pool.writeWithoutTransaction { [statements] db in
+                statements.finalize()
+                try db.checkpoint(.truncate)
+            }
             try pool.close()
         } catch {
             throw StoreError(.unavailable, "cannot close archive: \(describe(error))", cause: error)
@@ -211,8 +215,8 @@ public final class ArchiveStore: Sendable {
     public func commit(_ prepared: [PreparedDelivery]) async -> [Result<DeliveryOutcome, StoreError>] {
         guard !prepared.isEmpty else { return [] }
         do {
-            let outcomes = try await pool.write { [rejectedLimit] db in
-                try prepared.map { try Self.archive($0, rejectedLimit: rejectedLimit, in: db) }
+            let outcomes = try await pool.write { [rejectedLimit, statements] db in
+                try prepared.map { try Self.archive($0, rejectedLimit: rejectedLimit, statements: statements, in: db) }
             }
             countCommit(of: prepared.count)
             return outcomes.map { .success($0) }
@@ -222,8 +226,8 @@ public final class ArchiveStore: Sendable {
         var results: [Result<DeliveryOutcome, StoreError>] = []
         for delivery in prepared {
             do {
-                results.append(.success(try await pool.write { [rejectedLimit] db in
-                    try Self.archive(delivery, rejectedLimit: rejectedLimit, in: db)
+                results.append(.success(try await pool.write { [rejectedLimit, statements] db in
+                    try Self.archive(delivery, rejectedLimit: rejectedLimit, statements: statements, in: db)
                 }))
                 countCommit(of: 1)
             } catch {
@@ -238,10 +242,12 @@ public final class ArchiveStore: Sendable {
     }
 
     /// Stores one prepared delivery inside the caller's transaction.
-    private static func archive(_ delivery: PreparedDelivery, rejectedLimit: RejectedLimit, in db: Database) throws -> DeliveryOutcome {
+    private static func archive(
+        _ delivery: PreparedDelivery, rejectedLimit: RejectedLimit, statements: WriterStatements, in db: Database
+    ) throws -> DeliveryOutcome {
         switch delivery.content {
         case .event(let event, let payload):
-            let stored = try store(event, payload: payload, receivedAt: delivery.receivedAt, in: db)
+            let stored = try store(event, payload: payload, receivedAt: delivery.receivedAt, statements: statements, in: db)
             return stored ? .stored(id: event.id) : .duplicate(id: event.id)
         case .malformed(let reason, let eventType, let headers, let body, let digest):
             try db.cachedStatement(sql: Schema.insertRejected).execute(arguments: [
@@ -263,27 +269,30 @@ public final class ArchiveStore: Sendable {
 
     /// Inserts the event unless its id is archived already, then merges its entities.
     /// Returns false for a duplicate, which changes nothing.
-    private static func store(_ event: WebhookEvent, payload: String, receivedAt: String, in db: Database) throws -> Bool {
-        try db.cachedStatement(sql: Schema.insertEvent).execute(arguments: [
-            event.id, event.type, event.happenedAt.iso8601, receivedAt, event.webhookID, event.webhookName,
-            event.organizationID, event.projectID, event.pipelineID, event.workflowID, event.jobID, payload,
-        ])
+    private static func store(
+        _ event: WebhookEvent, payload: String, receivedAt: String, statements: WriterStatements, in db: Database
+    ) throws -> Bool {
+        try statements.execute(.insertEvent, [
+            .text(event.id), .text(event.type), .text(event.happenedAt.iso8601), .text(receivedAt), .init(event.webhookID),
+            .init(event.webhookName), .init(event.organizationID), .init(event.projectID), .init(event.pipelineID),
+            .init(event.workflowID), .init(event.jobID), .text(payload),
+        ], in: db)
         guard db.changesCount > 0 else { return false }
         let key = event.orderingKey
         if let organization = event.organization {
-            try Schema.organizations.upsert(organization.columnValues, key: key, in: db)
+            try statements.execute(.organizations, Schema.organizations.upsertArguments(organization.columnValues, key: key), in: db)
         }
         if let project = event.project {
-            try Schema.projects.upsert(project.columnValues, key: key, in: db)
+            try statements.execute(.projects, Schema.projects.upsertArguments(project.columnValues, key: key), in: db)
         }
         if let pipeline = event.pipeline {
-            try Schema.pipelines.upsert(pipeline.columnValues, key: key, in: db)
+            try statements.execute(.pipelines, Schema.pipelines.upsertArguments(pipeline.columnValues, key: key), in: db)
         }
         if let workflow = event.workflow {
-            try Schema.workflows.upsert(workflow.columnValues, key: key, in: db)
+            try statements.execute(.workflows, Schema.workflows.upsertArguments(workflow.columnValues, key: key), in: db)
         }
         if let job = event.job {
-            try Schema.jobs.upsert(job.columnValues, key: key, in: db)
+            try statements.execute(.jobs, Schema.jobs.upsertArguments(job.columnValues, key: key), in: db)
         }
         return true
     }

@@ -107,45 +107,50 @@ struct EntityTable: Sendable {
             """
     }
 
-    /// Inserts or merges one row. `values` starts with the id, then one value per data column.
-    func upsert(_ values: [(any DatabaseValueConvertible)?], key: String, in db: Database) throws {
+    /// The arguments of `upsertSQL` for one row: `values` starts with the id, then one value per
+    /// data column; the ordering keys follow.
+    func upsertArguments(_ values: [SQLiteValue], key: String) -> [SQLiteValue] {
         precondition(values.count == columns.count + 1, "\(name): \(values.count) values for \(columns.count + 1) columns")
         var arguments = values
-        arguments.append(key)
+        arguments.append(.text(key))
         for (column, value) in zip(columns, values.dropFirst()) where separatelyVersioned[column] != nil {
-            arguments.append(value == nil ? nil : key)
+            if case .null = value { arguments.append(.null) } else { arguments.append(.text(key)) }
         }
-        try db.cachedStatement(sql: upsertSQL).execute(arguments: StatementArguments(arguments))
+        return arguments
     }
 }
 
 extension OrganizationRecord {
-    var columnValues: [(any DatabaseValueConvertible)?] { [id, name] }
+    var columnValues: [SQLiteValue] { [.text(id), .init(name)] }
 }
 
 extension ProjectRecord {
-    var columnValues: [(any DatabaseValueConvertible)?] { [id, slug, name, organizationID] }
+    var columnValues: [SQLiteValue] { [.text(id), .init(slug), .init(name), .init(organizationID)] }
 }
 
 extension PipelineRecord {
-    var columnValues: [(any DatabaseValueConvertible)?] {
+    var columnValues: [SQLiteValue] {
         [
-            id, number, projectID, createdAt?.iso8601, triggerType, triggerActorID, vcsProviderName,
-            vcsTargetRepositoryURL, vcsOriginRepositoryURL, vcsRevision, vcsBranch, vcsTag,
-            commitSubject, commitBody, commitAuthorName, commitAuthorEmail, commitAuthoredAt?.iso8601,
-            commitCommitterName, commitCommitterEmail, commitCommittedAt?.iso8601,
+            .text(id), .init(number), .init(projectID), .init(createdAt?.iso8601), .init(triggerType), .init(triggerActorID),
+            .init(vcsProviderName), .init(vcsTargetRepositoryURL), .init(vcsOriginRepositoryURL), .init(vcsRevision),
+            .init(vcsBranch), .init(vcsTag), .init(commitSubject), .init(commitBody), .init(commitAuthorName),
+            .init(commitAuthorEmail), .init(commitAuthoredAt?.iso8601), .init(commitCommitterName),
+            .init(commitCommitterEmail), .init(commitCommittedAt?.iso8601),
         ]
     }
 }
 
 extension WorkflowRecord {
-    var columnValues: [(any DatabaseValueConvertible)?] {
-        [id, name, pipelineID, projectID, status, createdAt?.iso8601, stoppedAt?.iso8601, url]
+    var columnValues: [SQLiteValue] {
+        [.text(id), .init(name), .init(pipelineID), .init(projectID), .init(status), .init(createdAt?.iso8601), .init(stoppedAt?.iso8601), .init(url)]
     }
 }
 
 extension JobRecord {
-    var columnValues: [(any DatabaseValueConvertible)?] {
-        [id, number, name, status, startedAt?.iso8601, stoppedAt?.iso8601, workflowID, pipelineID, projectID]
+    var columnValues: [SQLiteValue] {
+        [
+            .text(id), .init(number), .init(name), .init(status), .init(startedAt?.iso8601), .init(stoppedAt?.iso8601),
+            .init(workflowID), .init(pipelineID), .init(projectID),
+        ]
     }
 }

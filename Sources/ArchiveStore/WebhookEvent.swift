@@ -28,7 +28,8 @@ public struct WebhookEvent: Sendable, Equatable {
     public static let completionTypes: Set<String> = ["workflow-completed", "job-completed"]
 
     /// The longest id or type accepted, in UTF-8 bytes. CircleCI's ids are 36-character UUIDs;
-    /// ids are keys of every index, so an absurd one is refused rather than archived.
+    /// ids are keys of every index, so an absurd one (too long, or with a NUL) is refused rather
+    /// than archived.
     public static let maximumIdentifierBytes = 256
 
     /// Orders events: `happened_at` to the microsecond, then the event id to break ties, so the
@@ -148,8 +149,14 @@ extension WebhookEvent {
             ("id", id), ("type", type), ("organization.id", organizationID), ("project.id", projectID),
             ("pipeline.id", pipelineID), ("workflow.id", workflowID), ("job.id", jobID),
         ] {
-            if let value, value.utf8.count > Self.maximumIdentifierBytes {
+            guard let value else { continue }
+            if value.utf8.count > Self.maximumIdentifierBytes {
                 throw MalformedEvent(reason: "\"\(field)\" longer than \(Self.maximumIdentifierBytes) bytes")
+            }
+            // SQLite keeps text with a NUL inside, but C-string APIs (and tools that use them)
+            // read it cut short: two different ids could then look like one.
+            if value.utf8.contains(0) {
+                throw MalformedEvent(reason: "\"\(field)\" contains a NUL character")
             }
         }
 

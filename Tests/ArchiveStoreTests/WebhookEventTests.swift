@@ -123,6 +123,7 @@ import Testing
         (#"{"id":"\#(String(repeating: "a", count: 257))","type":"ping","happened_at":"2021-02-03T23:49:03Z"}"#, "\"id\" longer than 256 bytes"),
         (#"{"id":"a","type":"ping","happened_at":"2021-02-03T23:49:03Z","job":{"id":"\#(String(repeating: "é", count: 129))"}}"#,
          "\"job.id\" longer than 256 bytes"),
+        (#"{"id":"a\u0000b","type":"ping","happened_at":"2021-02-03T23:49:03Z"}"#, "\"id\" contains a NUL character"),
     ])
     func malformedEventsAreRejectedWithAReason(text: String, reason: String) {
         #expect {
