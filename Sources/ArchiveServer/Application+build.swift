@@ -22,7 +22,7 @@ public func buildApplication(
         idleTimeout: .nanoseconds(Int64(ServeConfiguration.idleTimeout * 1e9)),
         httpDecoderConfiguration: .init(
             maxHeaderFieldSize: ServeConfiguration.maxHeaderBytes, maxHeaderListSize: ServeConfiguration.maxHeaderBytes,
-            maxHeaderFieldCount: 100))
+            maxHeaderFieldCount: ServeConfiguration.maxHeaderFields))
     let requestTimeout = TimeAmount.nanoseconds(Int64(configuration.requestTimeout * 1e9))
     return Application(
         router: router,

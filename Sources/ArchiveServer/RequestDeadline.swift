@@ -65,22 +65,20 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        deadline?.cancel()
-        deadline = nil
+        cancelDeadline()
         context.write(data, promise: promise)
     }
 
-    func flush(context: ChannelHandlerContext) {
-        context.flush()
-    }
-
     func channelInactive(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = nil
+        cancelDeadline()
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        cancelDeadline()
+    }
+
+    private func cancelDeadline() {
         deadline?.cancel()
         deadline = nil
     }

@@ -23,8 +23,9 @@ public struct ServeConfiguration: Sendable {
     /// Connections served at once; more wait in the listen backlog until one closes.
     public var maxConnections: Int
 
-    /// Request headers, all together, in bytes; CircleCI sends well under 2 KiB.
+    /// Request headers, all together, in bytes, and in number; CircleCI sends well under 2 KiB.
     public static let maxHeaderBytes = 16 * 1024
+    public static let maxHeaderFields = 100
     /// Seconds a keep-alive connection may sit idle between requests.
     public static let idleTimeout = 60.0
 
@@ -32,6 +33,8 @@ public struct ServeConfiguration: Sendable {
     public static let defaultPort = 8080
     public static let defaultDatabasePath = "circle-archive.sqlite"
     public static let defaultMaxBodyBytes = 1 << 20
+    public static let defaultRequestTimeout = 30.0
+    public static let defaultMaxConnections = 256
 
     public init(
         host: String = defaultHost,
@@ -42,8 +45,8 @@ public struct ServeConfiguration: Sendable {
         maxBodyBytes: Int = defaultMaxBodyBytes,
         durability: ArchiveStore.Durability = .full,
         busyTimeout: Double = 5,
-        requestTimeout: Double = 30,
-        maxConnections: Int = 256
+        requestTimeout: Double = defaultRequestTimeout,
+        maxConnections: Int = defaultMaxConnections
     ) {
         self.host = host
         self.port = port

@@ -272,28 +272,18 @@ public final class ArchiveStore: Sendable {
     private static func store(
         _ event: WebhookEvent, payload: String, receivedAt: String, statements: WriterStatements, in db: Database
     ) throws -> Bool {
-        try statements.execute(.insertEvent, [
+        try statements.insertEvent([
             .text(event.id), .text(event.type), .text(event.happenedAt.iso8601), .text(receivedAt), .init(event.webhookID),
             .init(event.webhookName), .init(event.organizationID), .init(event.projectID), .init(event.pipelineID),
             .init(event.workflowID), .init(event.jobID), .text(payload),
         ], in: db)
         guard db.changesCount > 0 else { return false }
         let key = event.orderingKey
-        if let organization = event.organization {
-            try statements.execute(.organizations, Schema.organizations.upsertArguments(organization.columnValues, key: key), in: db)
-        }
-        if let project = event.project {
-            try statements.execute(.projects, Schema.projects.upsertArguments(project.columnValues, key: key), in: db)
-        }
-        if let pipeline = event.pipeline {
-            try statements.execute(.pipelines, Schema.pipelines.upsertArguments(pipeline.columnValues, key: key), in: db)
-        }
-        if let workflow = event.workflow {
-            try statements.execute(.workflows, Schema.workflows.upsertArguments(workflow.columnValues, key: key), in: db)
-        }
-        if let job = event.job {
-            try statements.execute(.jobs, Schema.jobs.upsertArguments(job.columnValues, key: key), in: db)
-        }
+        if let organization = event.organization { try statements.upsert(organization, key: key, in: db) }
+        if let project = event.project { try statements.upsert(project, key: key, in: db) }
+        if let pipeline = event.pipeline { try statements.upsert(pipeline, key: key, in: db) }
+        if let workflow = event.workflow { try statements.upsert(workflow, key: key, in: db) }
+        if let job = event.job { try statements.upsert(job, key: key, in: db) }
         return true
     }
 }

@@ -120,15 +120,24 @@ struct EntityTable: Sendable {
     }
 }
 
-extension OrganizationRecord {
+/// A normalized record and the table it merges into, with its values in the table's column order.
+protocol EntityRecord {
+    static var table: EntityTable { get }
+    var columnValues: [SQLiteValue] { get }
+}
+
+extension OrganizationRecord: EntityRecord {
+    static var table: EntityTable { Schema.organizations }
     var columnValues: [SQLiteValue] { [.text(id), .init(name)] }
 }
 
-extension ProjectRecord {
+extension ProjectRecord: EntityRecord {
+    static var table: EntityTable { Schema.projects }
     var columnValues: [SQLiteValue] { [.text(id), .init(slug), .init(name), .init(organizationID)] }
 }
 
-extension PipelineRecord {
+extension PipelineRecord: EntityRecord {
+    static var table: EntityTable { Schema.pipelines }
     var columnValues: [SQLiteValue] {
         [
             .text(id), .init(number), .init(projectID), .init(createdAt?.iso8601), .init(triggerType), .init(triggerActorID),
@@ -140,13 +149,15 @@ extension PipelineRecord {
     }
 }
 
-extension WorkflowRecord {
+extension WorkflowRecord: EntityRecord {
+    static var table: EntityTable { Schema.workflows }
     var columnValues: [SQLiteValue] {
         [.text(id), .init(name), .init(pipelineID), .init(projectID), .init(status), .init(createdAt?.iso8601), .init(stoppedAt?.iso8601), .init(url)]
     }
 }
 
-extension JobRecord {
+extension JobRecord: EntityRecord {
+    static var table: EntityTable { Schema.jobs }
     var columnValues: [SQLiteValue] {
         [
             .text(id), .init(number), .init(name), .init(status), .init(startedAt?.iso8601), .init(stoppedAt?.iso8601),

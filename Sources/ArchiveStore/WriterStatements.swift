@@ -24,27 +24,41 @@ enum SQLiteValue {
 /// Used only inside the writer's transactions, which GRDB runs one at a time on one connection;
 /// that serialization is what makes the unchecked `Sendable` sound.
 final class WriterStatements: @unchecked Sendable {
-    enum Statement: Int, CaseIterable {
-        case insertEvent, organizations, projects, pipelines, workflows, jobs
+    private var insertEventHandle: OpaquePointer?
+    /// Upsert statements by table name (short keys: hashing the SQL itself was part of the cost).
+    private var upsertHandles: [String: OpaquePointer] = [:]
 
-        var sql: String {
-            switch self {
-            case .insertEvent: Schema.insertEvent
-            case .organizations: Schema.organizations.upsertSQL
-            case .projects: Schema.projects.upsertSQL
-            case .pipelines: Schema.pipelines.upsertSQL
-            case .workflows: Schema.workflows.upsertSQL
-            case .jobs: Schema.jobs.upsertSQL
-            }
-        }
+    /// Inserts an event row unless its id exists; `db.changesCount` tells which happened.
+    func insertEvent(_ values: [SQLiteValue], in db: Database) throws {
+        let connection = db.sqliteConnection
+        if insertEventHandle == nil { insertEventHandle = try Self.prepare(Schema.insertEvent, connection) }
+        try Self.run(insertEventHandle, values, connection)
     }
 
-    private var handles = [OpaquePointer?](repeating: nil, count: Statement.allCases.count)
-
-    /// Runs `statement` with `values` bound to its parameters in order.
-    func execute(_ statement: Statement, _ values: [SQLiteValue], in db: Database) throws {
+    /// Inserts or merges `record` into its table, ordered by the event's `key`.
+    func upsert<Record: EntityRecord>(_ record: Record, key: String, in db: Database) throws {
         let connection = db.sqliteConnection
-        let handle = try prepared(statement, connection)
+        let table = Record.table
+        let handle: OpaquePointer
+        if let cached = upsertHandles[table.name] {
+            handle = cached
+        } else {
+            handle = try Self.prepare(table.upsertSQL, connection)
+            upsertHandles[table.name] = handle
+        }
+        try Self.run(handle, table.upsertArguments(record.columnValues, key: key), connection)
+    }
+
+    /// Finalizes every statement; the connection cannot close while one is left.
+    func finalize() {
+        sqlite3_finalize(insertEventHandle)
+        insertEventHandle = nil
+        for handle in upsertHandles.values { sqlite3_finalize(handle) }
+        upsertHandles = [:]
+    }
+
+    /// Binds `values` to the statement's parameters in order and steps it to completion.
+    private static func run(_ handle: OpaquePointer?, _ values: [SQLiteValue], _ connection: OpaquePointer?) throws {
         defer { sqlite3_reset(handle) }
         for (offset, value) in values.enumerated() {
             let index = Int32(offset + 1)
@@ -53,28 +67,18 @@ final class WriterStatements: @unchecked Sendable {
             case .null: code = sqlite3_bind_null(handle, index)
             case .integer(let integer): code = sqlite3_bind_int64(handle, index, integer)
             case .text(var text):
-                code = text.withUTF8 { sqlite3_bind_text(handle, index, $0.baseAddress, Int32($0.count), Self.transient) }
+                code = text.withUTF8 { sqlite3_bind_text(handle, index, $0.baseAddress, Int32($0.count), transient) }
             }
-            guard code == SQLITE_OK else { throw Self.error(code, connection) }
+            guard code == SQLITE_OK else { throw error(code, connection) }
         }
         let code = sqlite3_step(handle)
-        guard code == SQLITE_DONE else { throw Self.error(code, connection) }
+        guard code == SQLITE_DONE else { throw error(code, connection) }
     }
 
-    /// Finalizes every statement; the connection cannot close while one is left.
-    func finalize() {
-        for index in handles.indices {
-            sqlite3_finalize(handles[index])
-            handles[index] = nil
-        }
-    }
-
-    private func prepared(_ statement: Statement, _ connection: OpaquePointer?) throws -> OpaquePointer? {
-        if let handle = handles[statement.rawValue] { return handle }
+    private static func prepare(_ sql: String, _ connection: OpaquePointer?) throws -> OpaquePointer {
         var handle: OpaquePointer?
-        let code = sqlite3_prepare_v3(connection, statement.sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &handle, nil)
-        guard code == SQLITE_OK else { throw Self.error(code, connection) }
-        handles[statement.rawValue] = handle
+        let code = sqlite3_prepare_v3(connection, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &handle, nil)
+        guard code == SQLITE_OK, let handle else { throw error(code, connection) }
         return handle
     }
 

@@ -45,10 +45,10 @@ struct Serve: AsyncParsableCommand {
     var maxBodyBytes: Int = ServeConfiguration.defaultMaxBodyBytes
 
     @Option(help: "Seconds a request may take from its first byte to its answer; slower senders get 408.")
-    var requestTimeout: Double = 30
+    var requestTimeout: Double = ServeConfiguration.defaultRequestTimeout
 
     @Option(help: "Connections served at once; more wait in the listen backlog.")
-    var maxConnections: Int = 256
+    var maxConnections: Int = ServeConfiguration.defaultMaxConnections
 
     @Option(
         help: ArgumentHelp(
