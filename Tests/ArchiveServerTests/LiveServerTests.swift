@@ -155,8 +155,7 @@ import Testing
         try await withServer(try Self.configuration { $0.requestTimeout = 5 }, .ahc(.http)) { (client, reader) async throws in
             let port = try #require(client.port)
             let body = Array(Fixtures.ping.utf8)
-            let request = Array("POST /webhooks/circleci HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: \(body.count)\r\n".utf8)
-                + Array("circleci-signature: \(signature(for: body, secret: secret))\r\n\r\n".utf8) + body
+            let request = signedDeliveryRequest(body, secret: secret)
             // Trickled over about a second.
             let response = try await blockingWork { try rawHTTPExchange(port: port, request: request, timeout: 5, pace: 1.0 / Double(request.count)) }
             #expect(response.status == 200)

@@ -359,7 +359,7 @@ extension ArchiveReader {
     }
 
     @Test func aBackupTakenWhileTheStoreWritesIsAConsistentArchive() async throws {
-        let (store, path) = try makeStore()
+        let (store, _) = try makeStore()
         let writer = Task {
             for round in 0..<40 {
                 let batch = (0..<25).map { index in

@@ -42,10 +42,8 @@ public final class LoadGenerator: @unchecked Sendable {
             let id = "\(prefix)-\(sender)-\(n)"
             let body = Array(Fixtures.jobCompleted(id: id, jobID: "job-\(id)", number: n).utf8)
             n += 1
-            let request = "POST /webhooks/circleci HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: \(body.count)\r\n"
-                + "circleci-signature: \(signature(for: body, secret: secret))\r\n\r\n"
             do {
-                let response = try rawHTTPExchange(port: port, request: Array(request.utf8) + body, timeout: 10)
+                let response = try rawHTTPExchange(port: port, request: signedDeliveryRequest(body, secret: secret), timeout: 10)
                 lock.withLock {
                     tally.statuses[response.status, default: 0] += 1
                     if response.status == 200, response.body.contains(#""status":"stored""#) { tally.stored.insert(id) }

@@ -60,6 +60,14 @@ private final class Flag: @unchecked Sendable {
     func set() { lock.withLock { value = true } }
 }
 
+/// A `POST /webhooks/circleci` carrying `body` signed with `secret` as CircleCI signs it, on a
+/// connection the server closes after answering.
+public func signedDeliveryRequest(_ body: [UInt8], secret: String) -> [UInt8] {
+    let head = "POST /webhooks/circleci HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        + "Content-Length: \(body.count)\r\ncircleci-signature: \(signature(for: body, secret: secret))\r\n\r\n"
+    return Array(head.utf8) + body
+}
+
 /// A connected TCP socket to 127.0.0.1:`port` whose reads give up after `timeout`. The caller closes it.
 public func openRawConnection(port: Int, timeout: TimeInterval = 10) throws -> Int32 {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

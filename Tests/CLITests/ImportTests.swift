@@ -104,9 +104,7 @@ func archiveContents(_ path: String) async throws -> String {
         let port = try await blockingWork { try server.waitForPort() }
         for body in sampleEvents + ["not json"] {
             let bytes = Array(body.utf8)
-            let request = "POST /webhooks/circleci HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: \(bytes.count)\r\n"
-                + "circleci-signature: \(signature(for: bytes, secret: "s"))\r\n\r\n"
-            let response = try await blockingWork { try rawHTTPExchange(port: port, request: Array(request.utf8) + bytes) }
+            let response = try await blockingWork { try rawHTTPExchange(port: port, request: signedDeliveryRequest(bytes, secret: "s")) }
             #expect(response.status == (body == "not json" ? 400 : 200))
         }
         #expect(try await blockingWork { server.stop() } == 0)

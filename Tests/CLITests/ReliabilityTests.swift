@@ -8,9 +8,8 @@ import Testing
 @Suite struct ReliabilityTests {
     static let secret = "reliability-secret"
 
-    func startServer(_ path: String, _ arguments: [String] = []) async throws -> (ServerProcess, Int) {
-        let server = try ServerProcess(arguments: ["--db", path] + arguments, environment: ["CIRCLE_ARCHIVE_SECRETS": Self.secret])
-        return (server, try await blockingWork { try server.waitForPort() })
+    func startServer(_ path: String) async throws -> (ServerProcess, port: Int) {
+        try await ServerProcess.started(path: path, secret: Self.secret)
     }
 
     func eventIDs(_ path: String) throws -> Set<String> {

@@ -61,6 +61,13 @@ final class ServerProcess: @unchecked Sendable {
         throw RawHTTPError(description: "server did not start: \(output)")
     }
 
+    /// `serve` on `path` (default: a fresh archive in its own directory) with one secret, once it listens.
+    static func started(_ arguments: [String] = [], path: String? = nil, secret: String = "s") async throws -> (ServerProcess, port: Int) {
+        let path = try path ?? makeTemporaryDirectory().appendingPathComponent("a.sqlite").path
+        let server = try ServerProcess(arguments: ["--db", path] + arguments, environment: ["CIRCLE_ARCHIVE_SECRETS": secret])
+        return (server, try await blockingWork { try server.waitForPort() })
+    }
+
     /// Sends `signal` and waits for the exit, returning the status (nil on timeout).
     func stop(signal: Int32 = SIGTERM, timeout: TimeInterval = 20) -> Int32? {
         kill(process.processIdentifier, signal)
@@ -86,9 +93,7 @@ final class ServerProcess: @unchecked Sendable {
 
         for body in [Fixtures.workflowCompleted(), Fixtures.jobCompleted(), Fixtures.ping] {
             let bytes = Array(body.utf8)
-            let request = "POST /webhooks/circleci HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: \(bytes.count)\r\n"
-                + "circleci-signature: \(signature(for: bytes, secret: secretValue))\r\n\r\n"
-            let response = try await blockingWork { try rawHTTPExchange(port: port, request: Array(request.utf8) + bytes) }
+            let response = try await blockingWork { try rawHTTPExchange(port: port, request: signedDeliveryRequest(bytes, secret: secretValue)) }
             #expect(response.status == 200)
             #expect(response.body.contains("\"stored\""))
         }
@@ -116,9 +121,7 @@ final class ServerProcess: @unchecked Sendable {
         let port = try await blockingWork { try server.waitForPort() }
         let bytes = Array(Fixtures.ping.utf8)
         for (secretValue, status) in [("from-file", 200), ("# CircleCI webhook secrets", 401)] {
-            let request = "POST /webhooks/circleci HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: \(bytes.count)\r\n"
-                + "circleci-signature: \(signature(for: bytes, secret: secretValue))\r\n\r\n"
-            #expect(try await blockingWork { try rawHTTPExchange(port: port, request: Array(request.utf8) + bytes) }.status == status)
+            #expect(try await blockingWork { try rawHTTPExchange(port: port, request: signedDeliveryRequest(bytes, secret: secretValue)) }.status == status)
         }
         #expect(try await blockingWork { server.stop() } == 0)
         #expect(server.output.contains("Warning: secret file \(secretFile.path) can be read by other users (mode 644)"))
@@ -128,11 +131,7 @@ final class ServerProcess: @unchecked Sendable {
     /// The cap is checked on the real binary: Hummingbird's test harness rebuilds the server
     /// configuration without it.
     @Test func connectionsOverTheCapWaitUntilOneCloses() async throws {
-        let directory = try makeTemporaryDirectory()
-        let server = try ServerProcess(
-            arguments: ["--db", directory.appendingPathComponent("a.sqlite").path, "--max-connections", "2"],
-            environment: ["CIRCLE_ARCHIVE_SECRETS": "s"])
-        let port = try await blockingWork { try server.waitForPort() }
+        let (server, port) = try await ServerProcess.started(["--max-connections", "2"])
         let held = try (0..<2).map { _ in try openRawConnection(port: port) }
         try await Task.sleep(for: .milliseconds(200))
         let healthz = Array("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8)
@@ -157,12 +156,10 @@ final class ServerProcess: @unchecked Sendable {
             environment: ["CIRCLE_ARCHIVE_SECRETS": "s"])
         let bytes = Array(Fixtures.ping.utf8)
         @Sendable func deliver(signedWith secretValue: String) throws -> Int {
-            let request = "POST /webhooks/circleci HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: \(bytes.count)\r\n"
-                + "circleci-signature: \(signature(for: bytes, secret: secretValue))\r\n\r\n"
             // The server announces nothing at this level: retry until it listens.
             let deadline = Date().addingTimeInterval(30)
             while true {
-                do { return try rawHTTPExchange(port: port, request: Array(request.utf8) + bytes).status } catch {
+                do { return try rawHTTPExchange(port: port, request: signedDeliveryRequest(bytes, secret: secretValue)).status } catch {
                     guard Date() < deadline else { throw error }
                     usleep(50_000)
                 }
@@ -178,11 +175,7 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     @Test func shutdownIsNotHeldUpBySlowSenders() async throws {
-        let directory = try makeTemporaryDirectory()
-        let server = try ServerProcess(
-            arguments: ["--db", directory.appendingPathComponent("a.sqlite").path, "--request-timeout", "6"],
-            environment: ["CIRCLE_ARCHIVE_SECRETS": "s"])
-        let port = try await blockingWork { try server.waitForPort() }
+        let (server, port) = try await ServerProcess.started(["--request-timeout", "6"])
         // One connection idle, one in the middle of a body that will never finish.
         let idle = try openRawConnection(port: port)
         defer { close(idle) }
