@@ -48,11 +48,33 @@ public final class ArchiveStore: Sendable {
         }
     }
 
-    private let rejectedLimit: RejectedLimit
-    private let groupCommit = GroupCommit()
-    private let statements = WriterStatements()
-    private let transactions = Atomic<Int>(0)
-    private let committedDeliveries = Atomic<Int>(0)
+    /// What the write path needs besides the database, shared with the group commit's queue.
+    private final class WriteContext: Sendable {
+        let rejectedLimit: RejectedLimit
+        let statements = WriterStatements()
+        let recent = RecentIDs()
+        let transactions = Atomic<Int>(0)
+        let deliveries = Atomic<Int>(0)
+
+        init(rejectedLimit: RejectedLimit) {
+            self.rejectedLimit = rejectedLimit
+        }
+
+        /// Counts a committed transaction and remembers the event ids it settled.
+        func committed(_ outcomes: [DeliveryOutcome]) {
+            transactions.add(1, ordering: .relaxed)
+            deliveries.add(outcomes.count, ordering: .relaxed)
+            recent.insert(outcomes.lazy.compactMap { outcome in
+                switch outcome {
+                case .stored(let id), .duplicate(let id): id
+                case .rejected: nil
+                }
+            })
+        }
+    }
+
+    private let context: WriteContext
+    private let groupCommit: GroupCommit
 
     /// Transactions committed and deliveries they carried since the store opened; their ratio
     /// is the mean batch size that group commit achieved.
@@ -62,12 +84,8 @@ public final class ArchiveStore: Sendable {
     }
 
     public var commitStatistics: CommitStatistics {
-        CommitStatistics(transactions: transactions.load(ordering: .relaxed), deliveries: committedDeliveries.load(ordering: .relaxed))
-    }
-
-    private func countCommit(of deliveries: Int) {
-        transactions.add(1, ordering: .relaxed)
-        committedDeliveries.add(deliveries, ordering: .relaxed)
+        CommitStatistics(
+            transactions: context.transactions.load(ordering: .relaxed), deliveries: context.deliveries.load(ordering: .relaxed))
     }
 
     private let pool: DatabasePool
@@ -94,7 +112,9 @@ public final class ArchiveStore: Sendable {
             throw StoreError(.cannotOpen, "cannot open archive at \(path): \(describe(error))", cause: error)
         }
         self.path = path
-        rejectedLimit = options.rejectedLimit
+        let context = WriteContext(rejectedLimit: options.rejectedLimit)
+        self.context = context
+        groupCommit = GroupCommit { [pool] prepared in Self.commitNow(prepared, pool: pool, context: context) }
         reader = ArchiveReader(database: pool, path: path)
         do {
             // The same check from SQLite's side, for whatever the access checks above cannot see.
@@ -132,8 +152,8 @@ public final class ArchiveStore: Sendable {
         do {
             // GRDB closes the writer before the read-only readers, and the last connection to
             // close is the one SQLite lets checkpoint: without this, the WAL would stay behind.
-            try pool.writeWithoutTransaction { [statements] db in
-                statements.finalize()
+            try pool.writeWithoutTransaction { [context] db in
+                context.statements.finalize()
                 try db.checkpoint(.truncate)
             }
             try pool.close()
@@ -178,24 +198,14 @@ public final class ArchiveStore: Sendable {
     }
 
     /// Archives a delivery prepared on the caller's thread. Concurrent calls share transactions
-    /// (group commit, see `GroupCommit`), so many senders cost one fsync per batch, not one each;
-    /// an event whose id is already archived is answered from a reader without joining a batch.
+    /// (group commit, see `GroupCommit`), so many senders cost one fsync per batch, not one each.
+    /// A retry of an event this store committed recently is answered at once, without the
+    /// writer (see `RecentIDs`); any other duplicate is found by the writer's insert.
     public func receive(_ prepared: PreparedDelivery) async throws(StoreError) -> DeliveryOutcome {
-        if case .event(let event, _) = prepared.content, try await isArchived(event.id) {
+        if case .event(let event, _) = prepared.content, context.recent.contains(event.id) {
             return .duplicate(id: event.id)
         }
-        return try await groupCommit.submit(prepared, to: self).get()
-    }
-
-    /// Whether an event with this id has committed, read from a snapshot without the writer.
-    private func isArchived(_ id: String) async throws(StoreError) -> Bool {
-        do {
-            return try await pool.read { db in
-                try Bool.fetchOne(db.cachedStatement(sql: Schema.eventExists), arguments: [id]) ?? false
-            }
-        } catch {
-            throw StoreError(.unavailable, "cannot read archive: \(describe(error))", cause: error)
-        }
+        return try await groupCommit.submit([prepared])[0].get()
     }
 
     /// Archives deliveries in one transaction, so a batch costs one commit (one fsync with
@@ -205,36 +215,39 @@ public final class ArchiveStore: Sendable {
     }
 
     /// The writer's half of `receive`: stores deliveries already parsed by `PreparedDelivery`,
-    /// in one transaction. Callers that parse on their own threads (concurrent HTTP requests, an
-    /// import reading ahead) keep the single writer busy with nothing but SQL.
+    /// in one transaction (shared with whatever else is waiting, see `GroupCommit`). Callers that
+    /// parse on their own threads (concurrent HTTP requests, an import reading ahead) keep the
+    /// single writer busy with nothing but SQL.
+    public func commit(_ prepared: [PreparedDelivery]) async -> [Result<DeliveryOutcome, StoreError>] {
+        guard !prepared.isEmpty else { return [] }
+        return await groupCommit.submit(prepared)
+    }
+
+    /// Commits one batch, blocking the calling thread (the group commit's queue).
     ///
     /// A delivery that fails does so alone: if anything in the batch fails, the transaction is
     /// rolled back and the deliveries are retried one transaction each, so the others still
     /// commit and only the failing one reports its error. (Savepoints per delivery would isolate
     /// failures too, but they make SQLite journal every page each delivery touches.)
-    public func commit(_ prepared: [PreparedDelivery]) async -> [Result<DeliveryOutcome, StoreError>] {
-        guard !prepared.isEmpty else { return [] }
+    private static func commitNow(
+        _ prepared: [PreparedDelivery], pool: DatabasePool, context: WriteContext
+    ) -> [Result<DeliveryOutcome, StoreError>] {
         do {
-            let outcomes = try await pool.write { [rejectedLimit, statements] db in
-                try prepared.map { try Self.archive($0, rejectedLimit: rejectedLimit, statements: statements, in: db) }
-            }
-            countCommit(of: prepared.count)
+            let outcomes = try pool.write { db in try prepared.map { try archive($0, context: context, in: db) } }
+            context.committed(outcomes)
             return outcomes.map { .success($0) }
         } catch {
-            guard prepared.count > 1 else { return [.failure(Self.unavailable(error))] }
+            guard prepared.count > 1 else { return [.failure(unavailable(error))] }
         }
-        var results: [Result<DeliveryOutcome, StoreError>] = []
-        for delivery in prepared {
+        return prepared.map { delivery in
             do {
-                results.append(.success(try await pool.write { [rejectedLimit, statements] db in
-                    try Self.archive(delivery, rejectedLimit: rejectedLimit, statements: statements, in: db)
-                }))
-                countCommit(of: 1)
+                let outcome = try pool.write { db in try archive(delivery, context: context, in: db) }
+                context.committed([outcome])
+                return .success(outcome)
             } catch {
-                results.append(.failure(Self.unavailable(error)))
+                return .failure(unavailable(error))
             }
         }
-        return results
     }
 
     private static func unavailable(_ error: any Error) -> StoreError {
@@ -243,17 +256,17 @@ public final class ArchiveStore: Sendable {
 
     /// Stores one prepared delivery inside the caller's transaction.
     private static func archive(
-        _ delivery: PreparedDelivery, rejectedLimit: RejectedLimit, statements: WriterStatements, in db: Database
+        _ delivery: PreparedDelivery, context: WriteContext, in db: Database
     ) throws -> DeliveryOutcome {
         switch delivery.content {
         case .event(let event, let payload):
-            let stored = try store(event, payload: payload, receivedAt: delivery.receivedAt, statements: statements, in: db)
+            let stored = try store(event, payload: payload, receivedAt: delivery.receivedAt, statements: context.statements, in: db)
             return stored ? .stored(id: event.id) : .duplicate(id: event.id)
         case .malformed(let reason, let eventType, let headers, let body, let digest):
             try db.cachedStatement(sql: Schema.insertRejected).execute(arguments: [
                 delivery.receivedAt, reason, eventType, headers, body, digest,
             ])
-            try enforce(rejectedLimit, in: db)
+            try enforce(context.rejectedLimit, in: db)
             return .rejected(reason: reason)
         }
     }

@@ -20,8 +20,6 @@ enum Schema {
             headers = excluded.headers
         """
 
-    static let eventExists = "SELECT 1 FROM events WHERE id = ?"
-
     /// Size of what `rejected_deliveries` keeps, to compare with its cap.
     static let rejectedSize = """
         SELECT count(*), coalesce(sum(length(body) + length(headers)), 0) FROM rejected_deliveries

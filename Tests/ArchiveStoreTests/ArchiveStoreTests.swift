@@ -336,6 +336,21 @@ extension ArchiveReader {
         try await blockingWork { lock.waitUntilExit() }
     }
 
+    @Test func aDuplicateFromAnotherWriterIsFoundByTheInsert() async throws {
+        // The second store (think: `import` in another process) has never seen the id, so the
+        // delivery takes the write path, whose insert finds the duplicate and changes nothing.
+        let (store, path) = try makeStore()
+        let other = try ArchiveStore(path: path)
+        #expect(try await other.receive(Fixtures.jobCompleted()) == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
+        #expect(try await store.receive(Fixtures.jobCompleted()) == .duplicate(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
+        #expect(store.commitStatistics.transactions == 1)
+        // Now it is known: the next retry does not reach the writer.
+        #expect(try await store.receive(Fixtures.jobCompleted()) == .duplicate(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
+        #expect(store.commitStatistics.transactions == 1)
+        #expect(try store.reader.value("SELECT count(*) FROM events") == .integer(1))
+        try other.close()
+    }
+
     @Test func closingLeavesTheWholeArchiveInTheDatabaseFile() async throws {
         let (store, path) = try makeStore()
         #expect(try await store.receive(Fixtures.jobCompleted()) == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
