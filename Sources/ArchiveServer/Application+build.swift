@@ -50,14 +50,11 @@ public func buildRouter(store: ArchiveStore, configuration: ServeConfiguration, 
         maxBodyBytes: configuration.maxBodyBytes,
         logger: logger
     ).addRoutes(to: router)
+    let health = HealthCheck(reader: store.reader)
     router.get("/healthz") { _, _ -> Response in
-        do {
-            try await store.reader.healthCheck()
-            return .json(.ok, #"{"status":"ok"}"#)
-        } catch {
-            logger.error("health check failed", metadata: ["error": "\(error)"])
-            return .json(.serviceUnavailable, #"{"status":"unavailable"}"#)
-        }
+        guard let error = await health.check() else { return .json(.ok, #"{"status":"ok"}"#) }
+        logger.error("health check failed", metadata: ["error": "\(error.message)"])
+        return .json(.serviceUnavailable, #"{"status":"unavailable"}"#)
     }
     return router
 }

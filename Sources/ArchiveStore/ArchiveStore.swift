@@ -53,11 +53,13 @@ public final class ArchiveStore: Sendable {
         let rejectedLimit: RejectedLimit
         let statements = WriterStatements()
         let recent = RecentIDs()
+        let checkpointer: Checkpointer
         let transactions = Atomic<Int>(0)
         let deliveries = Atomic<Int>(0)
 
-        init(rejectedLimit: RejectedLimit) {
+        init(rejectedLimit: RejectedLimit, checkpointer: Checkpointer) {
             self.rejectedLimit = rejectedLimit
+            self.checkpointer = checkpointer
         }
 
         /// Counts a committed transaction and remembers the event ids it settled.
@@ -88,6 +90,9 @@ public final class ArchiveStore: Sendable {
             transactions: context.transactions.load(ordering: .relaxed), deliveries: context.deliveries.load(ordering: .relaxed))
     }
 
+    /// Pages in the WAL after the last commit, as the writer reported it (see `Checkpointer`).
+    var walFrames: Int { context.checkpointer.walFrames.load(ordering: .relaxed) }
+
     private let pool: DatabasePool
     public let path: String
     /// Read access to the same file, for health checks and queries while the store writes.
@@ -112,9 +117,6 @@ public final class ArchiveStore: Sendable {
             throw StoreError(.cannotOpen, "cannot open archive at \(path): \(describe(error))", cause: error)
         }
         self.path = path
-        let context = WriteContext(rejectedLimit: options.rejectedLimit)
-        self.context = context
-        groupCommit = GroupCommit { [pool] prepared in Self.commitNow(prepared, pool: pool, context: context) }
         reader = ArchiveReader(database: pool, path: path)
         do {
             // The same check from SQLite's side, for whatever the access checks above cannot see.
@@ -134,6 +136,11 @@ public final class ArchiveStore: Sendable {
         } catch {
             throw StoreError(.cannotOpen, "cannot configure archive at \(path): \(describe(error))", cause: error)
         }
+        let checkpointer = try Checkpointer(path: path)
+        pool.writeWithoutTransaction { db in checkpointer.install(on: db) }
+        let context = WriteContext(rejectedLimit: options.rejectedLimit, checkpointer: checkpointer)
+        self.context = context
+        groupCommit = GroupCommit { [pool] prepared in Self.commitNow(prepared, pool: pool, context: context) }
         try migrate()
     }
 
@@ -153,6 +160,8 @@ public final class ArchiveStore: Sendable {
             // GRDB closes the writer before the read-only readers, and the last connection to
             // close is the one SQLite lets checkpoint: without this, the WAL would stay behind.
             try pool.writeWithoutTransaction { [context] db in
+                context.checkpointer.uninstall(from: db)
+                context.checkpointer.close()
                 context.statements.finalize()
                 try db.checkpoint(.truncate)
             }
@@ -235,6 +244,10 @@ public final class ArchiveStore: Sendable {
         do {
             let outcomes = try pool.write { db in try prepared.map { try archive($0, context: context, in: db) } }
             context.committed(outcomes)
+            if context.checkpointer.writerCommitted() {
+                // Busy when the background checkpoint is running; the next commit tries again.
+                try? pool.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
+            }
             return outcomes.map { .success($0) }
         } catch {
             guard prepared.count > 1 else { return [.failure(unavailable(error))] }

@@ -351,6 +351,28 @@ extension ArchiveReader {
         try other.close()
     }
 
+    @Test func theWALStaysShortUnderSteadyWrites() async throws {
+        let (store, path) = try makeStore()
+        var largestWAL = 0, largestFrames = 0
+        // About 18,000 pages of WAL in all: twice the most the WAL may hold.
+        for batch in 0..<600 {
+            let deliveries = (0..<10).map { n in
+                let id = batch * 10 + n
+                return Delivery(body: Array(Fixtures.jobCompleted(id: "wal-\(id)", jobID: "job-\(id)", number: id).utf8))
+            }
+            for result in await store.receive(batch: deliveries) { _ = try result.get() }
+            largestFrames = max(largestFrames, store.walFrames)
+            let wal = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? NSNumber
+            largestWAL = max(largestWAL, wal?.intValue ?? 0)
+        }
+        // The writer reports the WAL's length after each commit (the checkpointer's trigger), and
+        // checkpoints keep it from growing past the point where the writer finishes one itself.
+        #expect(largestFrames >= Checkpointer.backgroundFrames, "\(largestFrames)")
+        #expect(largestWAL <= (Checkpointer.writerFrames + 1000) * (4096 + 24), "\(largestWAL) bytes, \(largestFrames) frames")
+        #expect(try store.reader.value("SELECT count(*) FROM jobs") == .integer(6000))
+        try store.close()
+    }
+
     @Test func closingLeavesTheWholeArchiveInTheDatabaseFile() async throws {
         let (store, path) = try makeStore()
         #expect(try await store.receive(Fixtures.jobCompleted()) == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
