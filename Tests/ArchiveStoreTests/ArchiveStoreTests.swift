@@ -351,6 +351,31 @@ extension ArchiveReader {
         try other.close()
     }
 
+    @Test func aLongWALIsCopiedInTheBackground() async throws {
+        let (store, path) = try makeStore()
+        func databaseFileSize() throws -> Int { try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int }
+        let before = try databaseFileSize()
+        var batch = 0
+        // Past the background threshold, short of the point where the writer checkpoints itself.
+        while store.walFrames < Checkpointer.backgroundFrames + 200 {
+            let deliveries = (0..<10).map { n in
+                let id = batch * 10 + n
+                return Delivery(body: Array(Fixtures.jobCompleted(id: "bg-\(id)", jobID: "job-\(id)", number: id).utf8))
+            }
+            for result in await store.receive(batch: deliveries) { _ = try result.get() }
+            batch += 1
+        }
+        #expect(store.walFrames < Checkpointer.writerFrames)
+        // Only a checkpoint writes the database file; nothing else is running that could.
+        var grown = false
+        for _ in 0..<100 where !grown {
+            try await Task.sleep(for: .milliseconds(50))
+            grown = try databaseFileSize() > before
+        }
+        #expect(grown, "the database file stayed at \(before) bytes")
+        try store.close()
+    }
+
     @Test func theWALStaysShortUnderSteadyWrites() async throws {
         let (store, path) = try makeStore()
         var largestWAL = 0, largestFrames = 0
