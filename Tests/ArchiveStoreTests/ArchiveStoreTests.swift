@@ -356,15 +356,16 @@ extension ArchiveReader {
         func databaseFileSize() throws -> Int { try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int }
         let before = try databaseFileSize()
         var batch = 0
-        // Past the background threshold, short of the point where the writer checkpoints itself.
-        while store.walFrames < Checkpointer.backgroundFrames + 200 {
+        // Until a commit takes the WAL past the background threshold, short of the point where
+        // the writer checkpoints itself.
+        repeat {
             let deliveries = (0..<10).map { n in
                 let id = batch * 10 + n
                 return Delivery(body: Array(Fixtures.jobCompleted(id: "bg-\(id)", jobID: "job-\(id)", number: id).utf8))
             }
             for result in await store.receive(batch: deliveries) { _ = try result.get() }
             batch += 1
-        }
+        } while store.walFrames < Checkpointer.backgroundFrames
         #expect(store.walFrames < Checkpointer.writerFrames)
         // Only a checkpoint writes the database file; nothing else is running that could.
         var grown = false
