@@ -40,23 +40,37 @@ public struct Timestamp: Sendable, Hashable, Comparable {
         let (year, month, day) = civilDate(fromDays: days)
         let seconds = microsOfDay / 1_000_000
         let fraction = microsOfDay % 1_000_000
-        var out = [UInt8]()
-        out.reserveCapacity(28)
-        appendDigits(&out, year, width: 4)
-        out.append(UInt8(ascii: "-"))
-        appendDigits(&out, month, width: 2)
-        out.append(UInt8(ascii: "-"))
-        appendDigits(&out, day, width: 2)
-        out.append(UInt8(ascii: "T"))
-        appendDigits(&out, seconds / 3600, width: 2)
-        out.append(UInt8(ascii: ":"))
-        appendDigits(&out, seconds / 60 % 60, width: 2)
-        out.append(UInt8(ascii: ":"))
-        appendDigits(&out, seconds % 60, width: 2)
-        out.append(UInt8(ascii: "."))
-        appendDigits(&out, fractionDigits == 3 ? fraction / 1000 : fraction, width: fractionDigits)
-        out.append(UInt8(ascii: "Z"))
-        return String(decoding: out, as: UTF8.self)
+        // Written in place: this runs for every timestamp of every event archived.
+        return String(unsafeUninitializedCapacity: 21 + fractionDigits) { buffer in
+            var end = 0
+            func digits(_ value: Int64, width: Int) {
+                var rest = max(value, 0)
+                for position in (end..<end + width).reversed() {
+                    buffer[position] = UInt8(ascii: "0") + UInt8(rest % 10)
+                    rest /= 10
+                }
+                end += width
+            }
+            func character(_ byte: Unicode.Scalar) {
+                buffer[end] = UInt8(ascii: byte)
+                end += 1
+            }
+            digits(year, width: 4)
+            character("-")
+            digits(month, width: 2)
+            character("-")
+            digits(day, width: 2)
+            character("T")
+            digits(seconds / 3600, width: 2)
+            character(":")
+            digits(seconds / 60 % 60, width: 2)
+            character(":")
+            digits(seconds % 60, width: 2)
+            character(".")
+            digits(fractionDigits == 3 ? fraction / 1000 : fraction, width: fractionDigits)
+            character("Z")
+            return end
+        }
     }
 }
 
@@ -76,18 +90,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-private func appendDigits(_ out: inout [UInt8], _ value: Int64, width: Int) {
-    var digits = [UInt8](repeating: UInt8(ascii: "0"), count: width)
-    var rest = value < 0 ? 0 : value
-    var index = width - 1
-    while index >= 0 {
-        digits[index] = UInt8(ascii: "0") + UInt8(rest % 10)
-        rest /= 10
-        index -= 1
-    }
-    out.append(contentsOf: digits)
-}
 
 extension Int64 {
     fileprivate func floorDivided(by divisor: Int64) -> (quotient: Int64, remainder: Int64) {

@@ -53,6 +53,28 @@ import Testing
         }
     }
 
+    @Test func refusesARepeatedKeyInObjectsOfAnySize() throws {
+        // Small objects are checked by scanning, larger ones with a set of keys: both must refuse.
+        for size in [2, 16, 17, 40] {
+            let members = (0..<size).map { "\"k\($0)\":\($0)" } + ["\"k\(size / 2)\":0"]
+            #expect(throws: JSONParseError.self) { try JSONValue(parsing: Array("{\(members.joined(separator: ","))}".utf8)) }
+            let unique = (0..<size).map { "\"k\($0)\":\($0)" }
+            #expect(try JSONValue(parsing: Array("{\(unique.joined(separator: ","))}".utf8))["k\(size - 1)"] == .integer(Int64(size - 1)))
+        }
+    }
+
+    @Test func objectsCompareLikeJSONObjects() throws {
+        let parsed = try JSONValue(parsing: Array(#"{"b": [1], "a": {"x": null}}"#.utf8))
+        #expect(parsed == .object(["a": .object(["x": .null]), "b": .array([.integer(1)])]))
+        #expect(parsed != .object(["a": .object(["x": .null])]))
+        #expect(parsed != .object(["a": .object(["x": .null]), "b": .array([.integer(1)]), "c": .null]))
+        var object: JSONObject = ["a": .integer(1), "b": .integer(2)]
+        object["a"] = nil
+        object["c"] = .integer(3)
+        object["b"] = .integer(4)
+        #expect(object.keys == ["b", "c"] && object["b"] == .integer(4))
+    }
+
     @Test func rejectsInvalidUTF8() {
         for bytes: [UInt8] in [[0x22, 0xFF, 0x22], [0x22, 0xC3, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0x61, 0x5C, 0x6E, 0xC0, 0xAF, 0x22]] {
             #expect(throws: JSONParseError.self) { try JSONValue(parsing: bytes) }
