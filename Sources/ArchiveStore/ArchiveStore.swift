@@ -242,7 +242,7 @@ public final class ArchiveStore: Sendable {
         _ prepared: [PreparedDelivery], pool: DatabasePool, context: WriteContext
     ) -> [Result<DeliveryOutcome, StoreError>] {
         do {
-            let outcomes = try pool.write { db in try prepared.map { try archive($0, context: context, in: db) } }
+            let outcomes = try pool.write { db in try archive(prepared, context: context, in: db) }
             context.committed(outcomes)
             if context.checkpointer.writerCommitted() {
                 // Busy when the background checkpoint is running; the next commit tries again.
@@ -254,9 +254,9 @@ public final class ArchiveStore: Sendable {
         }
         return prepared.map { delivery in
             do {
-                let outcome = try pool.write { db in try archive(delivery, context: context, in: db) }
-                context.committed([outcome])
-                return .success(outcome)
+                let outcomes = try pool.write { db in try archive([delivery], context: context, in: db) }
+                context.committed(outcomes)
+                return .success(outcomes[0])
             } catch {
                 return .failure(unavailable(error))
             }
@@ -267,21 +267,34 @@ public final class ArchiveStore: Sendable {
         StoreError(.unavailable, "cannot commit: \(describe(error))", cause: error)
     }
 
-    /// Stores one prepared delivery inside the caller's transaction.
+    /// Stores prepared deliveries inside the caller's transaction: each event is inserted unless
+    /// its id is archived already, then the entities of the events inserted are merged (repeats
+    /// folded together, see `EntityUpserts`). A duplicate changes nothing.
     private static func archive(
-        _ delivery: PreparedDelivery, context: WriteContext, in db: Database
-    ) throws -> DeliveryOutcome {
-        switch delivery.content {
-        case .event(let event, let payload):
-            let stored = try store(event, payload: payload, receivedAt: delivery.receivedAt, statements: context.statements, in: db)
-            return stored ? .stored(id: event.id) : .duplicate(id: event.id)
-        case .malformed(let reason, let eventType, let headers, let body, let digest):
-            try db.cachedStatement(sql: Schema.insertRejected).execute(arguments: [
-                delivery.receivedAt, reason, eventType, headers, body, digest,
-            ])
-            try enforce(context.rejectedLimit, in: db)
-            return .rejected(reason: reason)
+        _ deliveries: [PreparedDelivery], context: WriteContext, in db: Database
+    ) throws -> [DeliveryOutcome] {
+        var entities = EntityUpserts()
+        let outcomes = try deliveries.map { delivery throws -> DeliveryOutcome in
+            switch delivery.content {
+            case .event(let event, let payload):
+                try context.statements.insertEvent([
+                    .text(event.id), .text(event.type), .text(event.happenedAt.iso8601), .text(delivery.receivedAt),
+                    .init(event.webhookID), .init(event.webhookName), .init(event.organizationID), .init(event.projectID),
+                    .init(event.pipelineID), .init(event.workflowID), .init(event.jobID), .text(payload),
+                ], in: db)
+                guard db.changesCount > 0 else { return .duplicate(id: event.id) }
+                entities.add(entitiesOf: event)
+                return .stored(id: event.id)
+            case .malformed(let reason, let eventType, let headers, let body, let digest):
+                try db.cachedStatement(sql: Schema.insertRejected).execute(arguments: [
+                    delivery.receivedAt, reason, eventType, headers, body, digest,
+                ])
+                try enforce(context.rejectedLimit, in: db)
+                return .rejected(reason: reason)
+            }
         }
+        for upsert in entities.upserts { try context.statements.upsert(upsert, in: db) }
+        return outcomes
     }
 
     /// Keeps `rejected_deliveries` under its cap. Measuring reads lengths only, not bodies; the
@@ -291,26 +304,6 @@ public final class ArchiveStore: Sendable {
         guard size[0] as Int > limit.rows || size[1] as Int > limit.bytes else { return }
         try db.cachedStatement(sql: Schema.dropOldestRejected).execute(arguments: [limit.bytes, limit.rows])
         try db.cachedStatement(sql: Schema.countDroppedRejected).execute(arguments: [db.changesCount])
-    }
-
-    /// Inserts the event unless its id is archived already, then merges its entities.
-    /// Returns false for a duplicate, which changes nothing.
-    private static func store(
-        _ event: WebhookEvent, payload: String, receivedAt: String, statements: WriterStatements, in db: Database
-    ) throws -> Bool {
-        try statements.insertEvent([
-            .text(event.id), .text(event.type), .text(event.happenedAt.iso8601), .text(receivedAt), .init(event.webhookID),
-            .init(event.webhookName), .init(event.organizationID), .init(event.projectID), .init(event.pipelineID),
-            .init(event.workflowID), .init(event.jobID), .text(payload),
-        ], in: db)
-        guard db.changesCount > 0 else { return false }
-        let key = event.orderingKey
-        if let organization = event.organization { try statements.upsert(organization, key: key, in: db) }
-        if let project = event.project { try statements.upsert(project, key: key, in: db) }
-        if let pipeline = event.pipeline { try statements.upsert(pipeline, key: key, in: db) }
-        if let workflow = event.workflow { try statements.upsert(workflow, key: key, in: db) }
-        if let job = event.job { try statements.upsert(job, key: key, in: db) }
-        return true
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import GRDBSQLite
 
@@ -13,6 +14,40 @@ enum SQLiteValue {
 
     init(_ integer: Int64?) {
         self = integer.map { .integer($0) } ?? .null
+    }
+}
+
+/// Equal when SQLite would store the same value: text compares by its UTF-8 bytes, not by
+/// Swift's Unicode equivalence (`"é"` precomposed and decomposed are two values to SQLite).
+extension SQLiteValue: Hashable {
+    static func == (lhs: SQLiteValue, rhs: SQLiteValue) -> Bool {
+        switch (lhs, rhs) {
+        case (.null, .null): true
+        case (.integer(let left), .integer(let right)): left == right
+        case (.text(var left), .text(var right)):
+            left.withUTF8 { left in
+                right.withUTF8 { right in
+                    left.count == right.count && (left.isEmpty || memcmp(left.baseAddress!, right.baseAddress!, left.count) == 0)
+                }
+            }
+        default: false
+        }
+    }
+
+    func hash(into hasher: inout Hasher) {
+        switch self {
+        case .null:
+            hasher.combine(0)
+        case .integer(let integer):
+            hasher.combine(1)
+            hasher.combine(integer)
+        case .text(var text):
+            hasher.combine(2)
+            text.withUTF8 { bytes in
+                hasher.combine(bytes.count)
+                hasher.combine(bytes: UnsafeRawBufferPointer(bytes))
+            }
+        }
     }
 }
 
@@ -35,10 +70,10 @@ final class WriterStatements: @unchecked Sendable {
         try Self.run(insertEventHandle, values, connection)
     }
 
-    /// Inserts or merges `record` into its table, ordered by the event's `key`.
-    func upsert<Record: EntityRecord>(_ record: Record, key: String, in db: Database) throws {
+    /// Inserts or merges an entity row into its table, ordered by the event's key.
+    func upsert(_ upsert: EntityUpserts.Upsert, in db: Database) throws {
         let connection = db.sqliteConnection
-        let table = Record.table
+        let table = upsert.table
         let handle: OpaquePointer
         if let cached = upsertHandles[table.name] {
             handle = cached
@@ -46,7 +81,7 @@ final class WriterStatements: @unchecked Sendable {
             handle = try Self.prepare(table.upsertSQL, connection)
             upsertHandles[table.name] = handle
         }
-        try Self.run(handle, table.upsertArguments(record.columnValues, key: key), connection)
+        try Self.run(handle, table.upsertArguments(upsert.values, key: upsert.key), connection)
     }
 
     /// Finalizes every statement; the connection cannot close while one is left.
