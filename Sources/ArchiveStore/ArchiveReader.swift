@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// A value read from SQLite, in SQLite's own five storage classes.
 public enum SQLValue: Sendable, Hashable {
@@ -68,12 +69,15 @@ public struct ArchiveReader: Sendable {
                     callbackError = error
                     return
                 }
+                // GRDB steps the statement; the values are read with SQLite's C API, which spares
+                // exports of millions of rows a boxed `DatabaseValue` per cell.
                 let cursor = try Row.fetchCursor(statement)
+                let handle = statement.sqliteStatement
                 let count = statement.columnCount
                 var values = [SQLValue](repeating: .null, count: count)
-                while let next = try cursor.next() {
+                while try cursor.next() != nil {
                     for index in 0..<count {
-                        values[index] = SQLValue(next[index] as DatabaseValue)
+                        values[index] = SQLValue(column: Int32(index), of: handle)
                     }
                     do {
                         try row(values)
@@ -112,13 +116,21 @@ public struct ArchiveReader: Sendable {
 }
 
 extension SQLValue {
-    init(_ value: DatabaseValue) {
-        switch value.storage {
-        case .null: self = .null
-        case .int64(let integer): self = .integer(integer)
-        case .double(let double): self = .real(double)
-        case .string(let string): self = .text(string)
-        case .blob(let data): self = .blob([UInt8](data))
+    /// The value of a column of the row `handle` is on. Text that is not valid UTF-8 (written by
+    /// another tool) is repaired with U+FFFD rather than refused.
+    init(column: Int32, of handle: OpaquePointer) {
+        switch sqlite3_column_type(handle, column) {
+        case SQLITE_INTEGER: self = .integer(sqlite3_column_int64(handle, column))
+        case SQLITE_FLOAT: self = .real(sqlite3_column_double(handle, column))
+        case SQLITE_TEXT:
+            let text = sqlite3_column_text(handle, column)
+            let count = Int(sqlite3_column_bytes(handle, column))
+            self = .text(String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self))
+        case SQLITE_BLOB:
+            let bytes = sqlite3_column_blob(handle, column)
+            let count = Int(sqlite3_column_bytes(handle, column))
+            self = .blob(count == 0 ? [] : Array(UnsafeRawBufferPointer(start: bytes, count: count)))
+        default: self = .null
         }
     }
 

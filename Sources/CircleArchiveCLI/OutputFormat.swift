@@ -35,7 +35,12 @@ public struct RowPrinter: RowSink {
     public mutating func start(columns: [String]) throws {
         self.columns = columns
         switch format {
-        case .csv: try sink.write(columns.map(csvField).joined(separator: ",") + "\r\n")
+        case .csv:
+            for (index, column) in columns.enumerated() {
+                if index > 0 { sink.append(UInt8(ascii: ",")) }
+                sink.appendCSVField(column)
+            }
+            try sink.write("\r\n")
         case .json: try sink.write("[")
         case .jsonl, .table, .markdown: break
         }
@@ -45,7 +50,19 @@ public struct RowPrinter: RowSink {
         defer { rowCount += 1 }
         switch format {
         case .csv:
-            try sink.write(row.map(csvField).joined(separator: ",") + "\r\n")
+            // Field by field into the sink's buffer: exports write millions of rows.
+            for (index, value) in row.enumerated() {
+                if index > 0 { sink.append(UInt8(ascii: ",")) }
+                switch value {
+                case .null: break
+                case .integer(let integer): sink.appendDigits(of: integer)
+                case .text(let text): sink.appendCSVField(text)
+                case .real, .blob: sink.appendCSVField(plainText(value))
+                }
+            }
+            sink.append(UInt8(ascii: "\r"))
+            sink.append(UInt8(ascii: "\n"))
+            try sink.flushIfFull()
         case .json:
             try sink.write((rowCount == 0 ? "\n" : ",\n") + jsonObject(row))
         case .jsonl:
@@ -66,18 +83,6 @@ public struct RowPrinter: RowSink {
     }
 
     // MARK: Cells
-
-    private func csvField(_ text: String) -> String {
-        // Scanning UTF-8 bytes, not Characters: the special characters are all ASCII.
-        guard text.isEmpty || text.utf8.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) else {
-            return text
-        }
-        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
-
-    private func csvField(_ value: SQLValue) -> String {
-        value == .null ? "" : csvField(plainText(value))
-    }
 
     private func jsonObject(_ row: [SQLValue]) -> String {
         var out = "{"
@@ -195,7 +200,46 @@ public final class OutputSink {
 
     public func write(_ text: String) throws {
         buffer.append(contentsOf: text.utf8)
+        try flushIfFull()
+    }
+
+    /// Writes the buffer out once it holds 64 KiB; `append` calls leave that to their caller.
+    func flushIfFull() throws {
         if buffer.count >= 1 << 16 { try flush() }
+    }
+
+    func append(_ byte: UInt8) {
+        buffer.append(byte)
+    }
+
+    func appendDigits(of integer: Int64) {
+        guard integer != 0 else { return buffer.append(UInt8(ascii: "0")) }
+        if integer < 0 { buffer.append(UInt8(ascii: "-")) }
+        var magnitude = integer.magnitude
+        let start = buffer.count
+        while magnitude > 0 {
+            buffer.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            magnitude /= 10
+        }
+        buffer[start...].reverse()
+    }
+
+    /// A CSV field (RFC 4180): quoted when it holds a comma, quote or line break, or is empty
+    /// (so the empty string differs from NULL, which is written as nothing).
+    func appendCSVField(_ text: String) {
+        var text = text
+        text.withUTF8 { bytes in
+            // Scanning UTF-8 bytes, not Characters: the special characters are all ASCII.
+            guard bytes.isEmpty || bytes.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) else {
+                return buffer.append(contentsOf: bytes)
+            }
+            buffer.append(UInt8(ascii: "\""))
+            for byte in bytes {
+                buffer.append(byte)
+                if byte == UInt8(ascii: "\"") { buffer.append(byte) }
+            }
+            buffer.append(UInt8(ascii: "\""))
+        }
     }
 
     public func flush() throws {

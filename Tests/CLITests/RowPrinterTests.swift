@@ -29,6 +29,12 @@ import Testing
         #expect(try render(.csv) == expected)
     }
 
+    @Test func csvWritesEveryIntegerAndSeparatorExactly() throws {
+        let extremes: [[SQLValue]] = [[.integer(0), .integer(Int64.min), .integer(Int64.max), .text("a\rb"), .text("\"")]]
+        #expect(try render(.csv, rows: extremes).split(separator: "\r\n", omittingEmptySubsequences: false)[1]
+            == "0,-9223372036854775808,9223372036854775807,\"a\rb\",\"\"\"\"")
+    }
+
     @Test func jsonIsAnArrayOfObjectsWithTypedValues() throws {
         let text = try render(.json)
         let parsed = try JSONValue(parsing: Array(text.utf8))
