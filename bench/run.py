@@ -14,7 +14,7 @@ Sections:
   read    builds an archive of --jobs jobs through `import`, then times reports and exports, and
           compares `export jobs --format csv` with `sqlite3 -csv` on the same view (the C floor).
 
-Needs wrk and sqlite3 (installed with apt-get when missing). Work files go to bench/.work/
+Needs wrk, sqlite3 and GNU time (installed with apt-get when missing). Work files go to bench/.work/
 (git-ignored). The release build is made with `swift build -c release`.
 """
 
@@ -40,16 +40,18 @@ def log(message):
 
 
 def run_measured(arguments, stdout=subprocess.DEVNULL, stdin=None):
-    """Runs a command; returns (seconds, peak RSS in MiB). Fails loudly on a non-zero exit."""
+    """Runs a command; returns (seconds, peak RSS in MiB, stderr). Fails loudly on a non-zero exit.
+
+    The peak RSS comes from GNU time, not from this process's wait4: Linux counts a child's memory
+    before exec in its peak, so a child of this (large) Python process would report Python's size."""
     started = time.monotonic()
-    process = subprocess.Popen(arguments, stdout=stdout, stdin=stdin, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    process = subprocess.run(["/usr/bin/time", "-f", "%M", *arguments], stdout=stdout, stdin=stdin, stderr=subprocess.PIPE)
     elapsed = time.monotonic() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    errors = process.stderr.read().decode()
+    *errors, peak = process.stderr.decode().rstrip("\n").split("\n")
+    errors = "\n".join(errors)
     if process.returncode != 0:
         sys.exit(f"{' '.join(arguments)} failed ({process.returncode}): {errors}")
-    return elapsed, usage.ru_maxrss / 1024, errors
+    return elapsed, int(peak) / 1024, errors
 
 
 def median_time(arguments, repeat, stdout=subprocess.DEVNULL):
@@ -68,7 +70,9 @@ SECRET = "bench-secret"
 
 
 def ensure_tools():
-    missing = [tool for tool in ("wrk", "sqlite3") if not shutil.which(tool)]
+    # Debian package for each tool: GNU time measures the peak RSS of imports and exports.
+    packages = {"wrk": "wrk", "sqlite3": "sqlite3", "/usr/bin/time": "time"}
+    missing = [package for tool, package in packages.items() if not shutil.which(tool)]
     if missing:
         log(f"installing {', '.join(missing)} with apt-get…")
         sudo = [] if os.geteuid() == 0 else ["sudo"]
