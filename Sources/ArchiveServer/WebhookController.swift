@@ -68,35 +68,41 @@ struct WebhookController: Sendable {
     }
 
     private func reply(_ outcome: Outcome, request: Request, started: ContinuousClock.Instant) -> Response {
-        let elapsed = ContinuousClock.now - started
-        var metadata: Logger.Metadata = ["latency_ms": "\(elapsed / .microseconds(1) / 1000)"]
-        if let type = request.headers[Self.eventTypeHeader] { metadata["type"] = "\(type)" }
+        let response: Response
+        let level: Logger.Level
+        let message: Logger.Message
+        var detail: (key: String, value: String)?
         switch outcome {
         case .stored(let id):
-            metadata["id"] = "\(id)"
-            logger.info("delivery stored", metadata: metadata)
-            return .json(.ok, #"{"status":"stored","id":\#(JSONText.quoted(id))}"#)
+            (level, message, detail) = (.info, "delivery stored", ("id", id))
+            response = .json(.ok, #"{"status":"stored","id":\#(JSONText.quoted(id))}"#)
         case .duplicate(let id):
-            metadata["id"] = "\(id)"
-            logger.info("delivery duplicate", metadata: metadata)
-            return .json(.ok, #"{"status":"duplicate","id":\#(JSONText.quoted(id))}"#)
+            (level, message, detail) = (.info, "delivery duplicate", ("id", id))
+            response = .json(.ok, #"{"status":"duplicate","id":\#(JSONText.quoted(id))}"#)
         case .rejected(let reason):
-            metadata["reason"] = "\(reason)"
-            logger.warning("delivery rejected", metadata: metadata)
-            return .json(.badRequest, #"{"status":"rejected","error":\#(JSONText.quoted(reason))}"#)
+            (level, message, detail) = (.warning, "delivery rejected", ("reason", reason))
+            response = .json(.badRequest, #"{"status":"rejected","error":\#(JSONText.quoted(reason))}"#)
         case .unauthorized:
-            logger.warning("delivery unauthorized: missing or wrong circleci-signature", metadata: metadata)
-            return .json(.unauthorized, #"{"error":"missing or invalid circleci-signature"}"#)
+            (level, message) = (.warning, "delivery unauthorized: missing or wrong circleci-signature")
+            response = .json(.unauthorized, #"{"error":"missing or invalid circleci-signature"}"#)
         case .tooLarge:
-            logger.warning("delivery too large", metadata: metadata)
+            (level, message) = (.warning, "delivery too large")
             // The rest of the body is not worth reading: answer and close the connection.
-            var response = Response.json(.contentTooLarge, #"{"error":"body larger than \#(maxBodyBytes) bytes"}"#)
-            response.headers[.connection] = "close"
-            return response
+            var tooLarge = Response.json(.contentTooLarge, #"{"error":"body larger than \#(maxBodyBytes) bytes"}"#)
+            tooLarge.headers[.connection] = "close"
+            response = tooLarge
         case .unavailable(let reason):
-            metadata["reason"] = "\(reason)"
-            logger.error("delivery not stored: archive unavailable", metadata: metadata)
-            return .json(.serviceUnavailable, #"{"error":"archive unavailable, retry later"}"#)
+            (level, message, detail) = (.error, "delivery not stored: archive unavailable", ("reason", reason))
+            response = .json(.serviceUnavailable, #"{"error":"archive unavailable, retry later"}"#)
         }
+        // The line's fields are formatted only when it is written: at --log-level warning, a stored
+        // delivery costs no formatting at all.
+        if logger.logLevel <= level {
+            var metadata: Logger.Metadata = ["latency_ms": "\((ContinuousClock.now - started) / .microseconds(1) / 1000)"]
+            if let type = request.headers[Self.eventTypeHeader] { metadata["type"] = "\(type)" }
+            if let detail { metadata[detail.key] = "\(detail.value)" }
+            logger.log(level: level, message, metadata: metadata)
+        }
+        return response
     }
 }
