@@ -9,12 +9,13 @@ import Synchronization
 /// SQLite's automatic checkpoint runs inside the commit that crosses 1,000 WAL pages: that commit
 /// (and every delivery waiting behind it) pays for copying the pages and syncing the database
 /// file. Measured at 64 connections on 2 cores, that was about 40% of the writer's commit time.
-/// Here the writer only reports how long the WAL is after each commit (`walHook`); past
-/// `backgroundFrames` a passive checkpoint starts on the checkpointer's connection while the writer
-/// goes on. A passive checkpoint never blocks the writer, but under a steady load it ends a little
-/// behind the WAL's end, and SQLite starts the WAL over only once every frame is copied; so past
-/// `writerFrames` the writer itself copies that short remainder (`needsWriterCheckpoint`), which
-/// lets the next transaction start the WAL from the top instead of growing the file.
+/// Here the writer only reports how long the WAL is after each commit (the WAL hook `install`
+/// registers); past `backgroundFrames` a passive checkpoint starts on the checkpointer's connection
+/// while the writer goes on. A passive checkpoint never blocks the writer, but under a steady load
+/// it ends a little behind the WAL's end, and SQLite starts the WAL over only once every frame is
+/// copied; so past `writerFrames` the writer itself copies that short remainder (when
+/// `writerCommitted()` says so), which lets the next transaction start the WAL from the top
+/// instead of growing the file.
 final class Checkpointer: Sendable {
     /// WAL length (pages) that starts a background checkpoint: SQLite's own default.
     static let backgroundFrames = 1000
@@ -30,7 +31,7 @@ final class Checkpointer: Sendable {
 
     private let state: Mutex<State>
     private let queue = DispatchQueue(label: "circle-archive.checkpoint")
-    /// Frames in the WAL after the writer's last commit, set by `walHook`.
+    /// Frames in the WAL after the writer's last commit, set by the WAL hook.
     let walFrames = Atomic<Int>(0)
 
     /// Opens the checkpointer's connection to the archive at `path`.
@@ -108,5 +109,11 @@ final class Checkpointer: Sendable {
             return state.connection
         }
         queue.sync { sqlite3_close_v2(connection) }
+    }
+
+    /// A store that was never closed (or failed to open) still releases the connection. A running
+    /// checkpoint holds a reference, so this never runs during one.
+    deinit {
+        sqlite3_close_v2(state.withLock { $0.connection })
     }
 }

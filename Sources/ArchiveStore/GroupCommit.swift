@@ -5,7 +5,7 @@ import Synchronization
 /// which takes all of them at once. A lone delivery is committed at once (no added latency);
 /// under load, batches grow by themselves to what arrives during one commit, so the fsync of a
 /// durable commit is shared by every delivery in the batch. Each caller still hears back only
-/// after its own batch committed, and a delivery that fails does so alone (`ArchiveStore.commit`).
+/// after its own batch committed, and a delivery that fails does so alone (`ArchiveStore.commitNow`).
 ///
 /// Batches are committed one after another on a thread of their own (a serial dispatch queue),
 /// not on Swift's cooperative pool: the next batch starts the moment the previous one committed,
