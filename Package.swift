@@ -103,7 +103,8 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["CircleArchiveCLI", "ArchiveStore", "ArchiveTestSupport", "circle-archive"],
+            dependencies: ["CircleArchiveCLI", "ArchiveServer", "ArchiveStore", "ArchiveTestSupport", "circle-archive",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
     ]
