@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // Tests only: reads docker-compose.yml and Datasette's metadata.yml.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // The schema: migrations/*.sql compiled into the binary. List every new file here.
@@ -104,7 +106,7 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             dependencies: ["CircleArchiveCLI", "ArchiveServer", "ArchiveStore", "ArchiveTestSupport", "circle-archive",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
     ]
