@@ -60,6 +60,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(help: "Log format on stderr: text, or json for one JSON object per line.")
+    var logFormat: LogFormat = .text
+
     func run() async throws {
         let environment = processEnvironment
         let configuration: ServeConfiguration
@@ -69,12 +72,8 @@ struct Serve: AsyncParsableCommand {
         } catch {
             throw reportFailure(error)
         }
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let (level, format) = (logLevel, logFormat)
+        LoggingSystem.bootstrap { label in format.handler(label: label, level: level) }
         let logger = Logger(label: "circle-archive")
         do {
             let app = try await buildApplication(configuration, logger: logger)

@@ -1,3 +1,4 @@
+import ArchiveStore
 import ArchiveTestSupport
 import Foundation
 import Testing
@@ -172,6 +173,34 @@ final class ServerProcess: @unchecked Sendable {
         #expect(server.output.contains("delivery unauthorized"))
         #expect(!server.output.contains("delivery stored"))
         #expect(!server.output.contains("listening on"))
+    }
+
+    @Test func jsonLogsAreOneObjectPerLine() async throws {
+        let directory = try makeTemporaryDirectory()
+        let port = try freePort()
+        let server = try ServerProcess(
+            arguments: ["--db", directory.appendingPathComponent("a.sqlite").path, "--log-format", "json", "--port", "\(port)"],
+            environment: ["CIRCLE_ARCHIVE_SECRETS": "s"])
+        let bytes = Array(Fixtures.ping.utf8)
+        @Sendable func deliver(signedWith secretValue: String) throws -> Int {
+            let deadline = Date().addingTimeInterval(30)
+            while true {
+                do { return try rawHTTPExchange(port: port, request: signedDeliveryRequest(bytes, secret: secretValue)).status } catch {
+                    guard Date() < deadline else { throw error }
+                    usleep(50_000)
+                }
+            }
+        }
+        #expect(try await blockingWork { try deliver(signedWith: "s") } == 200)
+        #expect(try await blockingWork { try deliver(signedWith: "wrong") } == 401)
+        #expect(try await blockingWork { server.stop() } == 0)
+        let lines = try server.output.split(separator: "\n").map { try JSONValue(parsing: Array($0.utf8)) }
+        #expect(lines.allSatisfy { $0["time"]?.string != nil && $0["level"]?.string != nil && $0["message"]?.string != nil })
+        let stored = lines.first { $0["message"]?.string == "delivery stored" }
+        #expect(stored?["level"]?.string == "info")
+        #expect(stored?["id"]?.string == "3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c")
+        #expect(stored?["latency_ms"]?.string != nil)
+        #expect(lines.contains { $0["level"]?.string == "warning" && $0["message"]?.string?.hasPrefix("delivery unauthorized") == true })
     }
 
     @Test func shutdownIsNotHeldUpBySlowSenders() async throws {
