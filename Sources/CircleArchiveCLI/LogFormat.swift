@@ -54,8 +54,7 @@ struct JSONLogHandler: LogHandler {
             line += ",\(JSONText.quoted(key)):\(Self.json(fields[key]!))"
         }
         line += "}\n"
-        var bytes = Array(line.utf8)
-        _ = bytes.withUnsafeMutableBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        _ = Array(line.utf8).withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 
     private static func json(_ value: Logger.Metadata.Value) -> String {

@@ -3,6 +3,18 @@ import ArchiveTestSupport
 import Foundation
 import Testing
 
+/// Sends the ping fixture signed with `secret` to a server starting on `port`, retrying for up to
+/// 30 s until it listens; returns the status. Blocks: call it through `blockingWork`.
+func deliverPingOnceListening(port: Int, signedWith secret: String) throws -> Int {
+    let deadline = Date().addingTimeInterval(30)
+    while true {
+        do { return try rawHTTPExchange(port: port, request: signedDeliveryRequest(Array(Fixtures.ping.utf8), secret: secret)).status } catch {
+            guard Date() < deadline else { throw error }
+            usleep(50_000)
+        }
+    }
+}
+
 /// A port nothing listens on right now (the kernel's next ephemeral port).
 func freePort() throws -> Int {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -155,19 +167,9 @@ final class ServerProcess: @unchecked Sendable {
         let server = try ServerProcess(
             arguments: ["--db", directory.appendingPathComponent("a.sqlite").path, "--log-level", "warning", "--port", "\(port)"],
             environment: ["CIRCLE_ARCHIVE_SECRETS": "s"])
-        let bytes = Array(Fixtures.ping.utf8)
-        @Sendable func deliver(signedWith secretValue: String) throws -> Int {
-            // The server announces nothing at this level: retry until it listens.
-            let deadline = Date().addingTimeInterval(30)
-            while true {
-                do { return try rawHTTPExchange(port: port, request: signedDeliveryRequest(bytes, secret: secretValue)).status } catch {
-                    guard Date() < deadline else { throw error }
-                    usleep(50_000)
-                }
-            }
-        }
-        #expect(try await blockingWork { try deliver(signedWith: "s") } == 200)
-        #expect(try await blockingWork { try deliver(signedWith: "wrong") } == 401)
+        // The server announces nothing at this level: the first delivery retries until it listens.
+        #expect(try await blockingWork { try deliverPingOnceListening(port: port, signedWith: "s") } == 200)
+        #expect(try await blockingWork { try deliverPingOnceListening(port: port, signedWith: "wrong") } == 401)
         #expect(try await blockingWork { server.stop() } == 0)
         // Warnings are logged, info lines are not.
         #expect(server.output.contains("delivery unauthorized"))
@@ -181,18 +183,8 @@ final class ServerProcess: @unchecked Sendable {
         let server = try ServerProcess(
             arguments: ["--db", directory.appendingPathComponent("a.sqlite").path, "--log-format", "json", "--port", "\(port)"],
             environment: ["CIRCLE_ARCHIVE_SECRETS": "s"])
-        let bytes = Array(Fixtures.ping.utf8)
-        @Sendable func deliver(signedWith secretValue: String) throws -> Int {
-            let deadline = Date().addingTimeInterval(30)
-            while true {
-                do { return try rawHTTPExchange(port: port, request: signedDeliveryRequest(bytes, secret: secretValue)).status } catch {
-                    guard Date() < deadline else { throw error }
-                    usleep(50_000)
-                }
-            }
-        }
-        #expect(try await blockingWork { try deliver(signedWith: "s") } == 200)
-        #expect(try await blockingWork { try deliver(signedWith: "wrong") } == 401)
+        #expect(try await blockingWork { try deliverPingOnceListening(port: port, signedWith: "s") } == 200)
+        #expect(try await blockingWork { try deliverPingOnceListening(port: port, signedWith: "wrong") } == 401)
         #expect(try await blockingWork { server.stop() } == 0)
         let lines = try server.output.split(separator: "\n").map { try JSONValue(parsing: Array($0.utf8)) }
         #expect(lines.allSatisfy { $0["time"]?.string != nil && $0["level"]?.string != nil && $0["message"]?.string != nil })
