@@ -1,7 +1,8 @@
-import ArchiveStore
 import Foundation
 import Testing
 import Yams
+
+@testable import ArchiveStore
 
 /// docker-compose.yml and Datasette's metadata, checked without a Docker engine: the compose file
 /// parses, refers only to files that exist and wires the services as documented, and every canned
@@ -60,6 +61,12 @@ struct DeploymentFilesTests {
         // Datasette names a database after its file: /data/archive.sqlite is "archive".
         let queries = try #require(((metadata["databases"] as? [String: Any])?["archive"] as? [String: Any])?["queries"] as? [String: Any])
         #expect(queries.count >= 3)
+        // SQL cannot call Swift, so the canned queries spell out the statuses that count as failures:
+        // each spelling must be the one the reports use.
+        let text = try String(contentsOf: Self.root.appendingPathComponent("datasette/metadata.yml"), encoding: .utf8)
+        let spellings = text.components(separatedBy: "job_status IN (").dropFirst().map { "job_status IN (" + $0.prefix { $0 != ")" } + ")" }
+        #expect(!spellings.isEmpty)
+        #expect(spellings.allSatisfy { $0 == RunStatus.failureCondition("job_status") }, "\(Set(spellings))")
         let reader = try ArchiveReader.open(path: try await reportArchive())
         for (name, query) in queries {
             let sql = try #require((query as? [String: Any])?["sql"] as? String, "\(name) has no sql")
