@@ -14,10 +14,14 @@ public func buildApplication(
     logger: Logger
 ) async throws -> some ApplicationProtocol {
     try configuration.validate()
+    let metrics = ArchiveMetrics(seriesLimit: configuration.metricsSeriesLimit)
     let store = try ArchiveStore(
         path: configuration.databasePath,
-        options: ArchiveStore.Options(durability: configuration.durability, busyTimeout: configuration.busyTimeout))
-    let router = buildRouter(store: store, configuration: configuration, logger: logger)
+        options: ArchiveStore.Options(
+            durability: configuration.durability, busyTimeout: configuration.busyTimeout, metricsFactory: metrics.factory))
+    // After a restart, the freshness gauge starts from the archive, not from zero.
+    if let newest = try? store.reader.newestEventTime() { metrics.eventHappened(at: newest) }
+    let router = buildRouter(store: store, metrics: metrics, configuration: configuration, logger: logger)
     let http1 = HTTP1Channel.Configuration(
         idleTimeout: .nanoseconds(Int64(ServeConfiguration.idleTimeout * 1e9)),
         httpDecoderConfiguration: .init(
@@ -38,18 +42,28 @@ public func buildApplication(
 }
 
 /// The routes, separate from the application so tests can drive them without a socket.
-public func buildRouter(store: ArchiveStore, configuration: ServeConfiguration, logger: Logger) -> Router<BasicRequestContext> {
-    let router = Router()
+public func buildRouter(
+    store: ArchiveStore, metrics: ArchiveMetrics, configuration: ServeConfiguration, logger: Logger
+) -> Router<ArchiveRequestContext> {
+    let router = Router(context: ArchiveRequestContext.self)
     router.add(middleware: AllowedMethodsMiddleware(allowed: [
         WebhookController.path: [.post],
         "/healthz": [.get, .head],
+        "/metrics": [.get, .head],
     ]))
     WebhookController(
         store: store,
         verifier: configuration.allowUnsigned ? nil : SignatureVerifier(secrets: configuration.secrets),
         maxBodyBytes: configuration.maxBodyBytes,
+        metrics: metrics,
         logger: logger
     ).addRoutes(to: router)
+    router.get("/metrics") { _, _ -> Response in
+        Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition(diskUsage: store.diskUsage))))
+    }
     let health = HealthCheck(reader: store.reader)
     router.get("/healthz") { _, _ -> Response in
         guard let error = await health.check() else { return .json(.ok, #"{"status":"ok"}"#) }

@@ -22,6 +22,8 @@ public struct ServeConfiguration: Sendable {
     public var requestTimeout: Double
     /// Connections served at once; more wait in the listen backlog until one closes.
     public var maxConnections: Int
+    /// (project, name) pairs with series of their own in `/metrics`, for jobs and for workflows each.
+    public var metricsSeriesLimit: Int
 
     /// Request headers, all together, in bytes, and in number; CircleCI sends well under 2 KiB.
     public static let maxHeaderBytes = 16 * 1024
@@ -46,7 +48,8 @@ public struct ServeConfiguration: Sendable {
         durability: ArchiveStore.Durability = .full,
         busyTimeout: Double = 5,
         requestTimeout: Double = defaultRequestTimeout,
-        maxConnections: Int = defaultMaxConnections
+        maxConnections: Int = defaultMaxConnections,
+        metricsSeriesLimit: Int = ArchiveMetrics.defaultSeriesLimit
     ) {
         self.host = host
         self.port = port
@@ -58,6 +61,7 @@ public struct ServeConfiguration: Sendable {
         self.busyTimeout = busyTimeout
         self.requestTimeout = requestTimeout
         self.maxConnections = maxConnections
+        self.metricsSeriesLimit = metricsSeriesLimit
     }
 
     /// Checks the combination of settings before anything is opened.
@@ -80,6 +84,7 @@ public struct ServeConfiguration: Sendable {
             throw ConfigurationError("--request-timeout (\(requestTimeout) s) must exceed the busy timeout (\(busyTimeout) s)")
         }
         guard maxConnections > 0 else { throw ConfigurationError("--max-connections must be positive") }
+        guard metricsSeriesLimit >= 0 else { throw ConfigurationError("--metrics-series-limit must not be negative") }
     }
 }
 

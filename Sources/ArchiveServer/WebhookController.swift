@@ -23,37 +23,54 @@ struct WebhookController: Sendable {
     /// nil when the server runs with `--allow-unsigned`.
     let verifier: SignatureVerifier?
     let maxBodyBytes: Int
+    let metrics: ArchiveMetrics
     let logger: Logger
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: Router<ArchiveRequestContext>) {
         router.post(RouterPath(stringLiteral: Self.path)) { request, context in
             try await receive(request, context: context)
         }
     }
 
-    func receive(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let started = ContinuousClock.now
+    func receive(_ request: Request, context: ArchiveRequestContext) async throws -> Response {
+        var exchange = Exchange(request: request, context: context)
         if let announced = request.headers[.contentLength].flatMap(Int.init), announced > maxBodyBytes {
-            return reply(.tooLarge, request: request, started: started)
+            return reply(.tooLarge, exchange)
         }
         let body: [UInt8]
         do {
             body = Array(try await request.body.collect(upTo: maxBodyBytes).readableBytesView)
         } catch is NIOTooManyBytesError {
-            return reply(.tooLarge, request: request, started: started)
+            return reply(.tooLarge, exchange)
         }
         if let verifier, !verifier.isAuthentic(body: body, headerValues: request.headers[values: Self.signatureHeader]) {
-            return reply(.unauthorized, request: request, started: started)
+            return reply(.unauthorized, exchange)
         }
         let delivery = PreparedDelivery(body: body, headers: request.headers.map { ($0.name.canonicalName, $0.value) })
+        if let event = delivery.event { exchange.eventType = event.type }
         do {
             switch try await store.receive(delivery) {
-            case .stored(let id): return reply(.stored(id: id), request: request, started: started)
-            case .duplicate(let id): return reply(.duplicate(id: id), request: request, started: started)
-            case .rejected(let reason): return reply(.rejected(reason: reason), request: request, started: started)
+            case .stored(let id):
+                if let event = delivery.event { metrics.archived(event) }
+                return reply(.stored(id: id), exchange)
+            case .duplicate(let id): return reply(.duplicate(id: id), exchange)
+            case .rejected(let reason): return reply(.rejected(reason: reason), exchange)
             }
         } catch {
-            return reply(.unavailable(reason: error.message), request: request, started: started)
+            return reply(.unavailable(reason: error.message), exchange)
+        }
+    }
+
+    /// What the reply's log line and metrics need to know about the request.
+    struct Exchange {
+        let started = ContinuousClock.now
+        let context: ArchiveRequestContext
+        /// The body's type once it parsed; until then the header's claim.
+        var eventType: String?
+
+        init(request: Request, context: ArchiveRequestContext) {
+            self.context = context
+            eventType = request.headers[WebhookController.eventTypeHeader]
         }
     }
 
@@ -67,40 +84,45 @@ struct WebhookController: Sendable {
         case unavailable(reason: String)
     }
 
-    private func reply(_ outcome: Outcome, request: Request, started: ContinuousClock.Instant) -> Response {
+    private func reply(_ outcome: Outcome, _ exchange: Exchange) -> Response {
         let response: Response
         let level: Logger.Level
         let message: Logger.Message
+        let label: ArchiveMetrics.Outcome
         var detail: (key: String, value: String)?
         switch outcome {
         case .stored(let id):
-            (level, message, detail) = (.info, "delivery stored", ("id", id))
+            (label, level, message, detail) = (.stored, .info, "delivery stored", ("id", id))
             response = .json(.ok, #"{"status":"stored","id":\#(JSONText.quoted(id))}"#)
         case .duplicate(let id):
-            (level, message, detail) = (.info, "delivery duplicate", ("id", id))
+            (label, level, message, detail) = (.duplicate, .info, "delivery duplicate", ("id", id))
             response = .json(.ok, #"{"status":"duplicate","id":\#(JSONText.quoted(id))}"#)
         case .rejected(let reason):
-            (level, message, detail) = (.warning, "delivery rejected", ("reason", reason))
+            (label, level, message, detail) = (.rejected, .warning, "delivery rejected", ("reason", reason))
             response = .json(.badRequest, #"{"status":"rejected","error":\#(JSONText.quoted(reason))}"#)
         case .unauthorized:
-            (level, message) = (.warning, "delivery unauthorized: missing or wrong circleci-signature")
+            (label, level, message) = (.unauthorized, .warning, "delivery unauthorized: missing or wrong circleci-signature")
             response = .json(.unauthorized, #"{"error":"missing or invalid circleci-signature"}"#)
         case .tooLarge:
-            (level, message) = (.warning, "delivery too large")
+            (label, level, message) = (.tooLarge, .warning, "delivery too large")
             // The rest of the body is not worth reading: answer and close the connection.
             var tooLarge = Response.json(.contentTooLarge, #"{"error":"body larger than \#(maxBodyBytes) bytes"}"#)
             tooLarge.headers[.connection] = "close"
             response = tooLarge
         case .unavailable(let reason):
-            (level, message, detail) = (.error, "delivery not stored: archive unavailable", ("reason", reason))
+            (label, level, message, detail) = (.unavailable, .error, "delivery not stored: archive unavailable", ("reason", reason))
             response = .json(.serviceUnavailable, #"{"error":"archive unavailable, retry later"}"#)
         }
+        let latency = ContinuousClock.now - exchange.started
+        metrics.delivery(type: exchange.eventType, outcome: label, duration: latency)
         // The line's fields are formatted only when it is written: at --log-level warning, a stored
-        // delivery costs no formatting at all.
+        // delivery costs no formatting at all. Warnings name the peer, to find a misconfigured or
+        // hostile sender.
         if logger.logLevel <= level {
-            var metadata: Logger.Metadata = ["latency_ms": "\((ContinuousClock.now - started) / .microseconds(1) / 1000)"]
-            if let type = request.headers[Self.eventTypeHeader] { metadata["type"] = "\(type)" }
+            var metadata: Logger.Metadata = ["latency_ms": "\(latency / .microseconds(1) / 1000)"]
+            if let type = exchange.eventType { metadata["type"] = "\(type)" }
             if let detail { metadata[detail.key] = "\(detail.value)" }
+            if level >= .warning { metadata["peer"] = "\(exchange.context.peer)" }
             logger.log(level: level, message, metadata: metadata)
         }
         return response

@@ -102,6 +102,17 @@ public struct ArchiveReader: Sendable {
         }
     }
 
+    /// The latest `happened_at` in the archive (an index lookup); nil while it holds no event.
+    public func newestEventTime() throws(StoreError) -> Timestamp? {
+        do {
+            return try database.read { db in
+                try String.fetchOne(db, sql: "SELECT max(happened_at) FROM events").flatMap { Timestamp(iso8601: $0) }
+            }
+        } catch {
+            throw StoreError(.unavailable, "cannot read the newest event: \(describe(error))", cause: error)
+        }
+    }
+
     /// The id of the newest migration applied, e.g. `0001_initial`; nil for an empty database.
     public func schemaVersion() throws(StoreError) -> String? {
         do {

@@ -1,4 +1,5 @@
 import ArchiveMigrations
+import CoreMetrics
 import Crypto
 import Foundation
 import GRDB
@@ -27,11 +28,18 @@ public final class ArchiveStore: Sendable {
         public var busyTimeout: TimeInterval
         /// How much `rejected_deliveries` keeps, so a broken sender cannot fill the disk.
         public var rejectedLimit: RejectedLimit
+        /// Where the writer reports each commit: `circle_archive_commit_batch_size` (deliveries
+        /// per transaction) and `circle_archive_commit_duration_seconds`. No metrics by default.
+        public var metricsFactory: any MetricsFactory
 
-        public init(durability: Durability = .full, busyTimeout: TimeInterval = 5, rejectedLimit: RejectedLimit = RejectedLimit()) {
+        public init(
+            durability: Durability = .full, busyTimeout: TimeInterval = 5, rejectedLimit: RejectedLimit = RejectedLimit(),
+            metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance
+        ) {
             self.durability = durability
             self.busyTimeout = busyTimeout
             self.rejectedLimit = rejectedLimit
+            self.metricsFactory = metricsFactory
         }
     }
 
@@ -56,16 +64,22 @@ public final class ArchiveStore: Sendable {
         let checkpointer: Checkpointer
         let transactions = Atomic<Int>(0)
         let deliveries = Atomic<Int>(0)
+        let batchSize: Recorder
+        let commitDuration: CoreMetrics.Timer
 
-        init(rejectedLimit: RejectedLimit, checkpointer: Checkpointer) {
+        init(rejectedLimit: RejectedLimit, checkpointer: Checkpointer, metricsFactory: any MetricsFactory) {
             self.rejectedLimit = rejectedLimit
             self.checkpointer = checkpointer
+            batchSize = Recorder(label: "circle_archive_commit_batch_size", factory: metricsFactory)
+            commitDuration = CoreMetrics.Timer(label: "circle_archive_commit_duration_seconds", factory: metricsFactory)
         }
 
         /// Counts a committed transaction and remembers the event ids it settled.
-        func committed(_ outcomes: [DeliveryOutcome]) {
+        func committed(_ outcomes: [DeliveryOutcome], in duration: Duration) {
             transactions.add(1, ordering: .relaxed)
             deliveries.add(outcomes.count, ordering: .relaxed)
+            batchSize.record(outcomes.count)
+            commitDuration.recordNanoseconds(Int64(duration / .nanoseconds(1)))
             recent.insert(outcomes.lazy.compactMap { outcome in
                 switch outcome {
                 case .stored(let id), .duplicate(let id): id
@@ -88,6 +102,25 @@ public final class ArchiveStore: Sendable {
     public var commitStatistics: CommitStatistics {
         CommitStatistics(
             transactions: context.transactions.load(ordering: .relaxed), deliveries: context.deliveries.load(ordering: .relaxed))
+    }
+
+    /// Bytes on disk: the database file and its write-ahead log (0 when there is none).
+    public struct DiskUsage: Sendable, Equatable {
+        public var database: Int
+        public var wal: Int
+
+        public init(database: Int, wal: Int) {
+            self.database = database
+            self.wal = wal
+        }
+    }
+
+    public var diskUsage: DiskUsage {
+        func size(_ path: String) -> Int {
+            var info = stat()
+            return stat(path, &info) == 0 ? Int(info.st_size) : 0
+        }
+        return DiskUsage(database: size(path), wal: size(path + "-wal"))
     }
 
     /// Pages in the WAL after the last commit, as the writer reported it (see `Checkpointer`).
@@ -120,7 +153,7 @@ public final class ArchiveStore: Sendable {
         reader = ArchiveReader(database: pool, path: path)
         do {
             // The same check from SQLite's side, for whatever the access checks above cannot see.
-            let readOnly = try pool.writeWithoutTransaction { db in sqlite3_db_readonly(db.sqliteConnection, "main") == 1 }
+            let readOnly = pool.writeWithoutTransaction { db in sqlite3_db_readonly(db.sqliteConnection, "main") == 1 }
             if readOnly { throw Self.readOnly(path) }
             // DatabasePool sets synchronous=NORMAL when it enables WAL, after any prepareDatabase
             // hook, so the durability setting is applied once the pool is open.
@@ -138,7 +171,7 @@ public final class ArchiveStore: Sendable {
         }
         let checkpointer = try Checkpointer(path: path)
         pool.writeWithoutTransaction { db in checkpointer.install(on: db) }
-        let context = WriteContext(rejectedLimit: options.rejectedLimit, checkpointer: checkpointer)
+        let context = WriteContext(rejectedLimit: options.rejectedLimit, checkpointer: checkpointer, metricsFactory: options.metricsFactory)
         self.context = context
         groupCommit = GroupCommit { [pool] prepared in Self.commitNow(prepared, pool: pool, context: context) }
         try migrate()
@@ -242,8 +275,9 @@ public final class ArchiveStore: Sendable {
         _ prepared: [PreparedDelivery], pool: DatabasePool, context: WriteContext
     ) -> [Result<DeliveryOutcome, StoreError>] {
         do {
+            let started = ContinuousClock.now
             let outcomes = try pool.write { db in try archive(prepared, context: context, in: db) }
-            context.committed(outcomes)
+            context.committed(outcomes, in: ContinuousClock.now - started)
             if context.checkpointer.writerCommitted() {
                 // Busy when the background checkpoint is running; the next commit tries again.
                 try? pool.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
@@ -254,8 +288,9 @@ public final class ArchiveStore: Sendable {
         }
         return prepared.map { delivery in
             do {
+                let started = ContinuousClock.now
                 let outcomes = try pool.write { db in try archive([delivery], context: context, in: db) }
-                context.committed(outcomes)
+                context.committed(outcomes, in: ContinuousClock.now - started)
                 return .success(outcomes[0])
             } catch {
                 return .failure(unavailable(error))
@@ -342,6 +377,11 @@ public struct PreparedDelivery: Sendable {
 
     let content: Content
     let receivedAt: String
+
+    /// The parsed event; nil for a body that will be rejected.
+    public var event: WebhookEvent? {
+        if case .event(let event, _) = content { event } else { nil }
+    }
 
     public init(_ delivery: Delivery) {
         self.init(body: delivery.body, headers: delivery.headers, receivedAt: delivery.receivedAt)

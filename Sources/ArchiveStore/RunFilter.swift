@@ -119,11 +119,13 @@ public enum RunSource: String, Sendable, CaseIterable {
 
 /// How statuses count in reports. Success rate follows CircleCI's definition: successful runs
 /// over all runs except canceled ones.
-enum RunStatus {
+public enum RunStatus {
     static let success = "success"
     static let canceled = "canceled"
     /// Terminal statuses that mean the run did not succeed.
     static let failures = ["failed", "error", "infrastructure_fail", "timedout", "unauthorized", "terminated-unknown"]
+    /// Every status a completed job or workflow is known to end with.
+    public static let terminal: Set<String> = Set([success, canceled] + failures)
 
     static func isFailure(_ status: String?) -> Bool {
         status.map(failures.contains) ?? false

@@ -52,6 +52,12 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "Job and workflow names with series of their own in /metrics.",
+            discussion: "Per project and name, for jobs and for workflows each; runs of further names count under \"(other)\"."))
+    var metricsSeriesLimit: Int = ArchiveMetrics.defaultSeriesLimit
+
+    @Option(
+        help: ArgumentHelp(
             "Commit durability: full or normal.",
             discussion: "full (default) fsyncs every commit, so an acknowledged event survives power loss; "
                 + "normal survives a crash of the process but may lose the last commits on power loss."))
@@ -116,7 +122,8 @@ struct Serve: AsyncParsableCommand {
             maxBodyBytes: maxBodyBytes,
             durability: durability,
             requestTimeout: requestTimeout,
-            maxConnections: maxConnections)
+            maxConnections: maxConnections,
+            metricsSeriesLimit: metricsSeriesLimit)
     }
 
     static func readSecrets(from path: String) throws -> [String] {
