@@ -9,10 +9,10 @@ public struct CircleArchive: AsyncParsableCommand {
         commandName: "circle-archive",
         abstract: "Archive CircleCI webhook events in SQLite, and query the archive.",
         discussion: """
-            Point a CircleCI project webhook at `circle-archive serve`; every event is verified,
+            Point a CircleCI project webhook at `circle-archive serve`; every event is verified, \
             stored once by its id, and normalized into tables you can query with SQL.
 
-            Exit codes: 0 success, 1 failure, 2 usage or configuration error.
+            Exit codes: 0 success, 1 failure, 2 usage or configuration error. \
             Data goes to stdout; messages and progress go to stderr.
             """,
         version: "0.1.0",
@@ -61,7 +61,32 @@ struct ArchiveOptions: ParsableArguments {
 
     /// The archive path: the flag, then `CIRCLE_ARCHIVE_DB`, then the default.
     func databasePath(_ environment: [String: String]) -> String {
-        db ?? environment["CIRCLE_ARCHIVE_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? ServeConfiguration.defaultDatabasePath
+        Setting(environment: environment).text(db, "DB", default: ServeConfiguration.defaultDatabasePath)
+    }
+}
+
+/// Where a setting comes from: the flag, else `CIRCLE_ARCHIVE_<NAME>` (when set and not empty),
+/// else the default. A variable that does not parse is a configuration error, not ignored.
+struct Setting {
+    static let prefix = "CIRCLE_ARCHIVE_"
+    let environment: [String: String]
+
+    func value<Value: ExpressibleByArgument>(_ flag: Value?, _ name: String, default: Value) throws(ConfigurationError) -> Value {
+        if let flag { return flag }
+        guard let text = variable(name) else { return `default` }
+        guard let value = Value(argument: text) else {
+            throw ConfigurationError("\(Self.prefix + name) is not a valid value: \(text)")
+        }
+        return value
+    }
+
+    /// A text setting, which cannot fail to parse.
+    func text(_ flag: String?, _ name: String, default: String) -> String {
+        flag ?? variable(name) ?? `default`
+    }
+
+    private func variable(_ name: String) -> String? {
+        environment[Self.prefix + name].flatMap { $0.isEmpty ? nil : $0 }
     }
 }
 

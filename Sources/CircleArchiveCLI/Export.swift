@@ -6,16 +6,17 @@ struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Stream jobs, workflows, pipelines or events as CSV or JSON lines, for dashboards.",
         discussion: """
-            Columns are those of the matching view: jobs → job_runs, workflows → workflow_runs,
-            pipelines → pipeline_runs, events → events (with the raw payload). Rows stream in
-            completion order (creation order for pipelines, happened_at for events), so memory stays
-            flat whatever the size. With --output the file is written beside its final name and
+            Columns are those of the matching view: jobs → job_runs, workflows → workflow_runs, \
+            pipelines → pipeline_runs, events → events (with the raw payload). Rows stream in \
+            completion order (creation order for pipelines, happened_at for events), so memory stays \
+            flat whatever the size. With --output the file is written beside its final name and \
             renamed into place at the end, so a reader never sees half an export.
 
             Examples:
               circle-archive export jobs --since 1d --output /srv/exports/jobs.csv
-              circle-archive export workflows --project gh/acme/widgets --format jsonl | jq .
-              circle-archive export events --since 2024-06-01 --until 2024-07-01 --format jsonl > june.jsonl
+              circle-archive export workflows --project gh/acme/widgets --format jsonl
+              circle-archive export events --since 2024-06-01 --until 2024-07-01 \\
+                --format jsonl > june.jsonl
             """
     )
 

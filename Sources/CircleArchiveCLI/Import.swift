@@ -7,10 +7,10 @@ struct Import: AsyncParsableCommand {
         commandName: "import",
         abstract: "Archive webhook payloads from files, one JSON object per line.",
         discussion: """
-            Each line goes through the same ingest path as a webhook delivery: events are stored
-            once by id (importing a file twice stores nothing the second time), normalized the same
-            way, and lines that are not acceptable events are kept in rejected_deliveries. Signatures
-            are not checked: the files are trusted. Blank lines are skipped; gzip input is
+            Each line goes through the same ingest path as a webhook delivery: events are stored \
+            once by id (importing a file twice stores nothing the second time), normalized the same \
+            way, and lines that are not acceptable events are kept in rejected_deliveries. Signatures \
+            are not checked: the files are trusted. Blank lines are skipped; gzip input is \
             decompressed. The summary goes to stderr; progress too, when stderr is a terminal.
 
             Examples:

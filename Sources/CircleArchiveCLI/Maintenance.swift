@@ -28,7 +28,7 @@ struct Backup: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a consistent copy of the archive to a new file, while the server keeps writing.",
         discussion: """
-            The copy is a snapshot of one moment (SQLite's VACUUM INTO), compacted, and a complete
+            The copy is a snapshot of one moment (SQLite's VACUUM INTO), compacted, and a complete \
             archive by itself: point --db at it to query or serve it. OUT must not exist.
 
             Example:

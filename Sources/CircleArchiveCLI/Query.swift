@@ -6,7 +6,7 @@ struct Migrate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create the archive or apply pending schema migrations, then print the schema version.",
         discussion: """
-            serve applies migrations itself on start; migrate is for preparing a file in advance
+            serve applies migrations itself on start; migrate is for preparing a file in advance \
             or upgrading it on purpose. Migrations are compiled into the binary.
 
             Example:
@@ -33,14 +33,17 @@ struct Query: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one read-only SQL statement against the archive.",
         discussion: """
-            The archive is opened read-only: a statement that writes fails and changes nothing.
-            Tables: events, organizations, projects, pipelines, workflows, jobs, rejected_deliveries.
+            The archive is opened read-only: a statement that writes fails and changes nothing. \
+            Tables: events, organizations, projects, pipelines, workflows, jobs, rejected_deliveries. \
             Views: job_runs, workflow_runs (with duration_seconds). Timestamps are UTC ISO 8601 text.
 
             Examples:
-              circle-archive query "SELECT job_name, count(*), avg(duration_seconds) FROM job_runs GROUP BY 1"
-              circle-archive query --format csv "SELECT * FROM workflow_runs WHERE stopped_at >= '2024-06-01'"
-              echo "SELECT type, count(*) FROM events GROUP BY type" | circle-archive query --format json -
+              circle-archive query "SELECT job_name, count(*), avg(duration_seconds)
+                                    FROM job_runs GROUP BY 1"
+              circle-archive query --format csv \\
+                "SELECT * FROM workflow_runs WHERE stopped_at >= '2024-06-01'"
+              echo "SELECT type, count(*) FROM events GROUP BY type" |
+                circle-archive query --format json -
             """
     )
 

@@ -6,10 +6,11 @@ struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Answer the usual CI questions: durations, trends, flaky jobs, failures, slowest runs.",
         discussion: """
-            Reports read the archive read-only and print through the same formats as query.
+            Reports read the archive read-only and print through the same formats as query. \
             Time filters apply to completion time (stopped_at); --since is inclusive, --until exclusive.
-            Statuses: succeeded is success; failed is failed, error, infrastructure_fail, timedout,
-            unauthorized or terminated-unknown; success_rate = succeeded / (runs - canceled), where
+
+            Statuses: succeeded is success; failed is failed, error, infrastructure_fail, timedout, \
+            unauthorized or terminated-unknown; success_rate = succeeded / (runs - canceled), where \
             runs of unknown status (a workflow seen only through its jobs) do not count either.
             """,
         subcommands: [Durations.self, Trend.self, Flaky.self, Failures.self, Slowest.self]
@@ -33,14 +34,15 @@ struct Report: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run counts, success rate and duration percentiles per job, workflow, project or branch.",
             discussion: """
-                --by job groups job runs by project and job name; --by workflow, project and branch
-                group workflow runs. Columns: the keys, then runs, succeeded, failed, canceled,
-                success_rate, mean_s, stddev_s, min_s, p50_s, p90_s, p95_s, p99_s, max_s. Percentiles
+                --by job groups job runs by project and job name; --by workflow, project and branch \
+                group workflow runs. Columns: the keys, then runs, succeeded, failed, canceled, \
+                success_rate, mean_s, stddev_s, min_s, p50_s, p90_s, p95_s, p99_s, max_s. Percentiles \
                 are nearest-rank over runs with a known duration.
 
                 Examples:
                   circle-archive report durations --by job --since 30d
-                  circle-archive report durations --by workflow --project gh/acme/widgets --branch main --format csv
+                  circle-archive report durations --by workflow --project gh/acme/widgets \\
+                    --branch main --format csv
                 """
         )
 
@@ -61,7 +63,8 @@ struct Report: ParsableCommand {
                 Periods are UTC days (2024-06-03) or ISO weeks named by their Monday.
 
                 Examples:
-                  circle-archive report trend --by job --job test --every week --since 12w --format csv
+                  circle-archive report trend --by job --job test --every week --since 12w \\
+                    --format csv
                   circle-archive report trend --by workflow --every day --since 14d
                 """
         )
@@ -87,8 +90,8 @@ struct Report: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Jobs that both succeeded and failed on the same revision.",
             discussion: """
-                Per project, workflow and job: flaky_revisions (revisions with a success and a failure),
-                revisions, reruns (runs beyond the first on flaky revisions), failed_runs and
+                Per project, workflow and job: flaky_revisions (revisions with a success and a failure), \
+                revisions, reruns (runs beyond the first on flaky revisions), failed_runs and \
                 failed_time_s spent in them, and when the last flaky failure happened. Most flaky first.
 
                 Example:
@@ -107,7 +110,7 @@ struct Report: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Jobs that failed: counts, failure rate, and the last failure's time, branch, revision and link.",
             discussion: """
-                failure_rate = failed / (succeeded + failed), the complement of success_rate.
+                failure_rate = failed / (succeeded + failed), the complement of success_rate. \
                 Most failures first.
 
                 Example:
@@ -127,7 +130,8 @@ struct Report: ParsableCommand {
             abstract: "The slowest individual job runs, with links to them in CircleCI.",
             discussion: """
                 Example:
-                  circle-archive report slowest --since 7d --limit 10 --project gh/acme/widgets
+                  circle-archive report slowest --since 7d --limit 10 \\
+                    --project gh/acme/widgets
                 """
         )
 

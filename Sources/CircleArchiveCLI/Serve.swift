@@ -10,29 +10,30 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Receive CircleCI webhooks and archive every event.",
         discussion: """
-            Listens for POST /webhooks/circleci, verifies the circleci-signature header against the
-            configured secrets, and stores each event once by its id. GET /healthz answers 200 while
-            the database answers. SIGTERM or SIGINT stops accepting, finishes in-flight requests,
+            Listens for POST /webhooks/circleci, verifies the circleci-signature header against the \
+            configured secrets, and stores each event once by its id. GET /healthz answers 200 while \
+            the database answers; GET /metrics serves Prometheus metrics. SIGTERM or SIGINT stops accepting, finishes in-flight requests, \
             closes the database and exits 0.
 
-            Secrets: CIRCLE_ARCHIVE_SECRETS (comma-separated) and/or --secret-file (one per line;
-            blank lines and lines starting with # are ignored). Any one may match, so a secret can
-            be rotated without losing deliveries. Without a secret, serve refuses to start (exit 2)
+            Secrets: CIRCLE_ARCHIVE_SECRETS (comma-separated) and/or --secret-file (one per line; \
+            blank lines and lines starting with # are ignored). Any one may match, so a secret can \
+            be rotated without losing deliveries. Without a secret, serve refuses to start (exit 2) \
             unless --allow-unsigned is given.
 
             Examples:
               CIRCLE_ARCHIVE_SECRETS=s3cret circle-archive serve
-              circle-archive serve --db /data/ci.sqlite --host 0.0.0.0 --port 8080 --secret-file /run/secrets/circleci
+              circle-archive serve --db /data/ci.sqlite --host 0.0.0.0 --port 8080 \\
+                --secret-file /run/secrets/circleci
               circle-archive serve --allow-unsigned          # local trials only
             """
     )
 
     @OptionGroup var archive: ArchiveOptions
 
-    @Option(help: ArgumentHelp("Address to listen on.", discussion: "Default: $CIRCLE_ARCHIVE_HOST, else 127.0.0.1."))
+    @Option(help: ArgumentHelp("Address to listen on.", discussion: Self.fallback("HOST", ServeConfiguration.defaultHost)))
     var host: String?
 
-    @Option(help: ArgumentHelp("Port to listen on.", discussion: "Default: $CIRCLE_ARCHIVE_PORT, else 8080."))
+    @Option(help: ArgumentHelp("Port to listen on.", discussion: Self.fallback("PORT", ServeConfiguration.defaultPort)))
     var port: Int?
 
     @Option(help: ArgumentHelp("File with webhook secrets, one per line.", valueName: "path"))
@@ -41,44 +42,62 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Accept deliveries without a signature check (local trials only; never behind a public URL).")
     var allowUnsigned = false
 
-    @Option(help: "Largest request body accepted, in bytes.")
-    var maxBodyBytes: Int = ServeConfiguration.defaultMaxBodyBytes
+    @Option(help: ArgumentHelp(
+        "Largest request body accepted, in bytes.", discussion: Self.fallback("MAX_BODY_BYTES", ServeConfiguration.defaultMaxBodyBytes)))
+    var maxBodyBytes: Int?
 
-    @Option(help: "Seconds a request may take from its first byte to its answer; slower senders get 408.")
-    var requestTimeout: Double = ServeConfiguration.defaultRequestTimeout
+    @Option(help: ArgumentHelp(
+        "Seconds a request may take from its first byte to its answer; slower senders get 408.",
+        discussion: Self.fallback("REQUEST_TIMEOUT", ServeConfiguration.defaultRequestTimeout)))
+    var requestTimeout: Double?
 
-    @Option(help: "Connections served at once; more wait in the listen backlog.")
-    var maxConnections: Int = ServeConfiguration.defaultMaxConnections
+    @Option(help: ArgumentHelp(
+        "Connections served at once; more wait in the listen backlog.",
+        discussion: Self.fallback("MAX_CONNECTIONS", ServeConfiguration.defaultMaxConnections)))
+    var maxConnections: Int?
 
-    @Option(
-        help: ArgumentHelp(
-            "Job and workflow names with series of their own in /metrics.",
-            discussion: "Per project and name, for jobs and for workflows each; runs of further names count under \"(other)\"."))
-    var metricsSeriesLimit: Int = ArchiveMetrics.defaultSeriesLimit
+    @Option(help: ArgumentHelp(
+        "Job and workflow names with series of their own in /metrics.",
+        discussion: "Per project and name, for jobs and for workflows each; runs of further names count under \"(other)\". "
+            + Self.fallback("METRICS_SERIES_LIMIT", ArchiveMetrics.defaultSeriesLimit)))
+    var metricsSeriesLimit: Int?
 
-    @Option(
-        help: ArgumentHelp(
-            "Commit durability: full or normal.",
-            discussion: "full (default) fsyncs every commit, so an acknowledged event survives power loss; "
-                + "normal survives a crash of the process but may lose the last commits on power loss."))
-    var durability: ArchiveStore.Durability = .full
+    @Option(help: ArgumentHelp(
+        "Commit durability: full or normal.",
+        discussion: "full fsyncs every commit, so an acknowledged event survives power loss; "
+            + "normal survives a crash of the process but may lose the last commits on power loss. "
+            + Self.fallback("DURABILITY", ArchiveStore.Durability.full.rawValue)))
+    var durability: ArchiveStore.Durability?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
-    var logLevel: Logger.Level = .info
+    @Option(help: ArgumentHelp(
+        "Log level: trace, debug, info, notice, warning, error or critical.",
+        discussion: Self.fallback("LOG_LEVEL", Logger.Level.info.rawValue)))
+    var logLevel: Logger.Level?
 
-    @Option(help: "Log format on stderr: text, or json for one JSON object per line.")
-    var logFormat: LogFormat = .text
+    @Option(help: ArgumentHelp(
+        "Log format on stderr: text, or json for one JSON object per line.",
+        discussion: Self.fallback("LOG_FORMAT", LogFormat.text.rawValue)))
+    var logFormat: LogFormat?
+
+    /// "Default: $CIRCLE_ARCHIVE_<NAME>, else <value>.", the line every setting's help ends with.
+    private static func fallback(_ name: String, _ value: Any) -> String {
+        "Default: $\(Setting.prefix)\(name), else \(value)."
+    }
 
     func run() async throws {
         let environment = processEnvironment
         let configuration: ServeConfiguration
+        let level: Logger.Level
+        let format: LogFormat
         do {
             configuration = try resolve(environment)
             try configuration.validate()
+            let settings = Setting(environment: environment)
+            level = try settings.value(logLevel, "LOG_LEVEL", default: .info)
+            format = try settings.value(logFormat, "LOG_FORMAT", default: .text)
         } catch {
             throw reportFailure(error)
         }
-        let (level, format) = (logLevel, logFormat)
         LoggingSystem.bootstrap { label in format.handler(label: label, level: level) }
         let logger = Logger(label: "circle-archive")
         do {
@@ -97,33 +116,25 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
-    /// Flag, then environment, then default.
+    /// Each setting: the flag, then its environment variable, then the default.
     func resolve(_ environment: [String: String]) throws -> ServeConfiguration {
         var secrets = (environment["CIRCLE_ARCHIVE_SECRETS"] ?? "")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         if let secretFile {
             secrets += try Self.readSecrets(from: secretFile)
         }
-        let resolvedPort: Int
-        if let port {
-            resolvedPort = port
-        } else if let text = environment["CIRCLE_ARCHIVE_PORT"], !text.isEmpty {
-            guard let value = Int(text) else { throw ConfigurationError("CIRCLE_ARCHIVE_PORT is not a number: \(text)") }
-            resolvedPort = value
-        } else {
-            resolvedPort = ServeConfiguration.defaultPort
-        }
+        let settings = Setting(environment: environment)
         return ServeConfiguration(
-            host: host ?? environment["CIRCLE_ARCHIVE_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? ServeConfiguration.defaultHost,
-            port: resolvedPort,
+            host: settings.text(host, "HOST", default: ServeConfiguration.defaultHost),
+            port: try settings.value(port, "PORT", default: ServeConfiguration.defaultPort),
             databasePath: archive.databasePath(environment),
             secrets: secrets,
             allowUnsigned: allowUnsigned,
-            maxBodyBytes: maxBodyBytes,
-            durability: durability,
-            requestTimeout: requestTimeout,
-            maxConnections: maxConnections,
-            metricsSeriesLimit: metricsSeriesLimit)
+            maxBodyBytes: try settings.value(maxBodyBytes, "MAX_BODY_BYTES", default: ServeConfiguration.defaultMaxBodyBytes),
+            durability: try settings.value(durability, "DURABILITY", default: .full),
+            requestTimeout: try settings.value(requestTimeout, "REQUEST_TIMEOUT", default: ServeConfiguration.defaultRequestTimeout),
+            maxConnections: try settings.value(maxConnections, "MAX_CONNECTIONS", default: ServeConfiguration.defaultMaxConnections),
+            metricsSeriesLimit: try settings.value(metricsSeriesLimit, "METRICS_SERIES_LIMIT", default: ArchiveMetrics.defaultSeriesLimit))
     }
 
     static func readSecrets(from path: String) throws -> [String] {

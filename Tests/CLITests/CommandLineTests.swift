@@ -1,4 +1,7 @@
+import ArchiveServer
 import ArchiveStore
+import ArgumentParser
+@testable import CircleArchiveCLI
 import ArchiveTestSupport
 import Foundation
 import Testing
@@ -119,6 +122,44 @@ func populatedArchive() async throws -> String {
         #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("circle-archive.sqlite").path))
     }
 
+    /// The table in README: flag, then CIRCLE_ARCHIVE_<NAME>, then the default, for every serve setting.
+    @Test func settingsComeFromTheFlagThenTheEnvironmentThenTheDefault() throws {
+        let environment = [
+            "CIRCLE_ARCHIVE_SECRETS": "s", "CIRCLE_ARCHIVE_DB": "/env/a.sqlite", "CIRCLE_ARCHIVE_HOST": "0.0.0.0",
+            "CIRCLE_ARCHIVE_PORT": "9001", "CIRCLE_ARCHIVE_MAX_BODY_BYTES": "2048", "CIRCLE_ARCHIVE_REQUEST_TIMEOUT": "12.5",
+            "CIRCLE_ARCHIVE_MAX_CONNECTIONS": "7", "CIRCLE_ARCHIVE_METRICS_SERIES_LIMIT": "9", "CIRCLE_ARCHIVE_DURABILITY": "normal",
+        ]
+        func resolve(_ arguments: [String], _ environment: [String: String]) throws -> ServeConfiguration {
+            try #require(try CircleArchive.parseAsRoot(["serve"] + arguments) as? Serve).resolve(environment)
+        }
+        let defaults = try resolve([], ["CIRCLE_ARCHIVE_SECRETS": "s", "CIRCLE_ARCHIVE_PORT": ""])
+        #expect(defaults.databasePath == "circle-archive.sqlite" && defaults.host == "127.0.0.1" && defaults.port == 8080)
+        #expect(defaults.maxBodyBytes == 1 << 20 && defaults.requestTimeout == 30 && defaults.maxConnections == 256)
+        #expect(defaults.metricsSeriesLimit == 500 && defaults.durability == .full)
+
+        let fromEnvironment = try resolve([], environment)
+        #expect(fromEnvironment.databasePath == "/env/a.sqlite" && fromEnvironment.host == "0.0.0.0" && fromEnvironment.port == 9001)
+        #expect(fromEnvironment.maxBodyBytes == 2048 && fromEnvironment.requestTimeout == 12.5 && fromEnvironment.maxConnections == 7)
+        #expect(fromEnvironment.metricsSeriesLimit == 9 && fromEnvironment.durability == .normal)
+
+        let fromFlags = try resolve(
+            ["--db", "/flag/a.sqlite", "--host", "::1", "--port", "9002", "--max-body-bytes", "4096", "--request-timeout", "20",
+             "--max-connections", "8", "--metrics-series-limit", "10", "--durability", "full"], environment)
+        #expect(fromFlags.databasePath == "/flag/a.sqlite" && fromFlags.host == "::1" && fromFlags.port == 9002)
+        #expect(fromFlags.maxBodyBytes == 4096 && fromFlags.requestTimeout == 20 && fromFlags.maxConnections == 8)
+        #expect(fromFlags.metricsSeriesLimit == 10 && fromFlags.durability == .full)
+
+        #expect(throws: ConfigurationError.self) { try resolve([], ["CIRCLE_ARCHIVE_SECRETS": "s", "CIRCLE_ARCHIVE_DURABILITY": "maybe"]) }
+    }
+
+    /// A variable that does not parse stops serve with exit 2 and names the variable, never a fallback.
+    @Test(arguments: ["CIRCLE_ARCHIVE_PORT", "CIRCLE_ARCHIVE_LOG_LEVEL", "CIRCLE_ARCHIVE_LOG_FORMAT", "CIRCLE_ARCHIVE_REQUEST_TIMEOUT"])
+    func anUnparseableVariableIsAConfigurationError(variable: String) async throws {
+        let result = try await run(["serve"], environment: ["CIRCLE_ARCHIVE_SECRETS": "s", variable: "bogus"])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("\(variable) is not a valid value: bogus"), "\(result.stderr)")
+    }
+
     @Test func migrateCreatesTheArchiveAndPrintsTheSchemaVersion() async throws {
         let directory = try makeTemporaryDirectory()
         let byDefault = try await run(["migrate"], directory: directory)
@@ -183,5 +224,52 @@ func populatedArchive() async throws -> String {
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("no archive at"))
         #expect(!FileManager.default.fileExists(atPath: path + ".nope"), "a reader never creates an archive")
+    }
+}
+
+/// Every command's `--help`, as an 80-column terminal shows it.
+@Suite struct HelpTests {
+    /// Each command with its path, e.g. `report durations`.
+    static func commands(
+        under command: any ParsableCommand.Type = CircleArchive.self, path: [String] = []
+    ) -> [(path: String, type: any ParsableCommand.Type)] {
+        let subcommands = command.configuration.subcommands
+        let here = path.isEmpty ? [] : [(path.joined(separator: " "), command)]
+        return here + subcommands.flatMap { commands(under: $0, path: path + [$0._commandName]) }
+    }
+
+    @Test func everyCommandHasExamplesThatFitAnEightyColumnTerminal() throws {
+        let commands = Self.commands()
+        #expect(commands.count == 13)
+        for (path, command) in commands where command.configuration.subcommands.isEmpty {
+            let discussion = command.configuration.discussion
+            #expect(discussion.contains("Example"), "\(path) has no example")
+            let help = CircleArchive.helpMessage(for: command, columns: 80)
+            // Examples are indented lines; one the help had to wrap would be cut mid-command.
+            for example in discussion.split(separator: "\n") where example.hasPrefix("  ") {
+                #expect(help.contains(example), "\(path): \(example) is wrapped at 80 columns")
+            }
+        }
+    }
+
+    /// README tells people to install these; they must name the subcommands and their options.
+    @Test(arguments: ["bash", "zsh", "fish"])
+    func completionScriptsCoverTheSubcommands(shell: String) async throws {
+        let result = try await run(["--generate-completion-script", shell])
+        #expect(result.status == 0 && result.stderr.isEmpty)
+        for word in ["serve", "report", "durations", "export", "since", "log-format"] {
+            #expect(result.stdout.contains(word), "\(shell): \(word)")
+        }
+    }
+
+    /// Prose is written as one line per paragraph and wrapped by the parser to the terminal;
+    /// a line broken by hand leaves a stub of a few words on the next line.
+    @Test func proseIsWrappedByTheTerminalNotByHand() throws {
+        for (path, command) in Self.commands() {
+            for line in command.configuration.discussion.split(separator: "\n") where !line.hasPrefix("  ") {
+                let end = line.last.map { ".:)".contains($0) } ?? true
+                #expect(end, "\(path): a paragraph line ends mid-sentence: \(line)")
+            }
+        }
     }
 }
