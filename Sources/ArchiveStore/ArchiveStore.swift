@@ -187,7 +187,10 @@ public final class ArchiveStore: Sendable {
     }
 
     /// Flushes the WAL into the database file and closes every connection, so the `.sqlite`
-    /// file alone holds the whole archive afterwards.
+    /// file alone holds the whole archive afterwards. While another process reads the archive
+    /// (a long query, Litestream's replication lock), the WAL cannot be emptied: it is left
+    /// behind, as SQLite leaves it after any crash, rather than holding up shutdown. It holds
+    /// only committed transactions, and the next open reads it.
     public func close() throws(StoreError) {
         do {
             // GRDB closes the writer before the read-only readers, and the last connection to
@@ -196,7 +199,12 @@ public final class ArchiveStore: Sendable {
                 context.checkpointer.uninstall(from: db)
                 context.checkpointer.close()
                 context.statements.finalize()
-                try db.checkpoint(.truncate)
+                sqlite3_busy_timeout(db.sqliteConnection, 0)
+                do {
+                    try db.checkpoint(.truncate)
+                } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+                    // Another process reads; see above.
+                }
             }
             try pool.close()
         } catch {

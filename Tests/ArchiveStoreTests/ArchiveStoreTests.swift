@@ -417,6 +417,23 @@ extension ArchiveReader {
         #expect(try ArchiveReader.open(path: copy).value("SELECT count(*) FROM jobs") == .integer(1))
     }
 
+    /// Another process reading (a long query, Litestream) keeps the WAL from being emptied: closing
+    /// leaves it behind, without waiting and without an error, and the next open uses it.
+    @Test func closingWhileAnotherProcessReadsLeavesTheWALAndLosesNothing() async throws {
+        let (store, path) = try makeStore()
+        #expect(try await store.receive(Fixtures.jobCompleted()) == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
+        let reading = try holdReadTransaction(on: path, seconds: 2)
+        #expect(try await store.receive(Fixtures.workflowCompleted()) == .stored(id: "e1f2a3b4-c5d6-4e7f-8091-a2b3c4d5e6f7"))
+        let started = ContinuousClock.now
+        try await blockingWork { try store.close() }
+        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(reading.isRunning, "the reader was still reading while the store closed")
+        try await blockingWork { reading.waitUntilExit() }
+        let reopened = try ArchiveStore(path: path)
+        #expect(try reopened.reader.value("SELECT count(*) FROM events") == .integer(2))
+        try reopened.close()
+    }
+
     @Test func valuesThatLookLikeSQLAreStoredVerbatim() async throws {
         let (store, _) = try makeStore()
         let hostile = "x'); DROP TABLE events; --"
