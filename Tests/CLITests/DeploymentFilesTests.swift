@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import Yams
 
+@testable import ArchiveServer
 @testable import ArchiveStore
 
 /// docker-compose.yml and Datasette's metadata, checked without a Docker engine: the compose file
@@ -56,6 +57,27 @@ struct DeploymentFilesTests {
         #expect(image.contains("datasette==0.65.1"))
     }
 
+    /// deploy/check-proxy.sh runs the proxy files for real; this keeps them in step with the
+    /// archiver's defaults without nginx or Caddy.
+    @Test func theProxyAndReplicationExamplesMatchTheDefaults() throws {
+        func text(_ path: String) throws -> String { try String(contentsOf: Self.root.appendingPathComponent(path), encoding: .utf8) }
+        let nginx = try text("deploy/nginx.conf"), caddy = try text("deploy/Caddyfile")
+        let upstream = "127.0.0.1:\(ServeConfiguration.defaultPort)"
+        #expect(nginx.contains("server \(upstream);") && caddy.contains("reverse_proxy \(upstream)"))
+        // The proxies' body limit is the archiver's.
+        #expect(ServeConfiguration.defaultMaxBodyBytes == 1 << 20)
+        #expect(nginx.contains("client_max_body_size 1m;") && caddy.contains("max_size 1MiB"))
+        // Only the webhook route is public.
+        #expect(nginx.contains("location = \(WebhookController.path) {") && caddy.contains("handle \(WebhookController.path) {"))
+        let directives = (nginx + "\n" + caddy).split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("#") }
+        #expect(!directives.contains { $0.contains("/metrics") || $0.contains("/healthz") })
+        // Litestream replicates the file the image and compose use.
+        let litestream = try Self.yaml("deploy/litestream.yml")
+        let databases = try #require(litestream["dbs"] as? [[String: Any]])
+        let environment = try #require((try Self.yaml("docker-compose.yml")["services"] as? [String: [String: Any]])?["archive"]?["environment"] as? [String: Any])
+        #expect(databases.map { $0["path"] as? String } == [environment["CIRCLE_ARCHIVE_DB"] as? String])
+    }
+
     @Test func everyCannedQueryRunsAgainstARealArchive() async throws {
         let metadata = try Self.yaml("datasette/metadata.yml")
         // Datasette names a database after its file: /data/archive.sqlite is "archive".
@@ -64,9 +86,7 @@ struct DeploymentFilesTests {
         // SQL cannot call Swift, so the canned queries spell out the statuses that count as failures:
         // each spelling must be the one the reports use.
         let text = try String(contentsOf: Self.root.appendingPathComponent("datasette/metadata.yml"), encoding: .utf8)
-        let spellings = text.components(separatedBy: "job_status IN (").dropFirst().map { "job_status IN (" + $0.prefix { $0 != ")" } + ")" }
-        #expect(!spellings.isEmpty)
-        #expect(spellings.allSatisfy { $0 == RunStatus.failureCondition("job_status") }, "\(Set(spellings))")
+        expectFailureStatusesAsReportsCountThem(in: text)
         let reader = try ArchiveReader.open(path: try await reportArchive())
         for (name, query) in queries {
             let sql = try #require((query as? [String: Any])?["sql"] as? String, "\(name) has no sql")
@@ -78,4 +98,12 @@ struct DeploymentFilesTests {
             if name != "flaky_jobs" { #expect(!rows.rows.isEmpty, "\(name) found nothing in the sample archive") }
         }
     }
+}
+
+/// SQL written for people (README, Datasette) cannot call Swift, so it spells out the statuses
+/// that count as failures: each spelling in `text` must be the one the reports use.
+func expectFailureStatusesAsReportsCountThem(in text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    let spellings = text.components(separatedBy: "job_status IN (").dropFirst().map { "job_status IN (" + $0.prefix { $0 != ")" } + ")" }
+    #expect(!spellings.isEmpty, sourceLocation: sourceLocation)
+    #expect(spellings.allSatisfy { $0 == RunStatus.failureCondition("job_status") }, "\(Set(spellings))", sourceLocation: sourceLocation)
 }
