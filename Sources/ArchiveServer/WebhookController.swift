@@ -119,7 +119,7 @@ struct WebhookController: Sendable {
         // delivery costs no formatting at all. Warnings name the peer, to find a misconfigured or
         // hostile sender.
         if logger.logLevel <= level {
-            var metadata: Logger.Metadata = ["latency_ms": "\(latency / .microseconds(1) / 1000)"]
+            var metadata: Logger.Metadata = ["outcome": "\(label.rawValue)", "latency_ms": "\(latency / .microseconds(1) / 1000)"]
             if let type = exchange.eventType { metadata["type"] = "\(type)" }
             if let detail { metadata[detail.key] = "\(detail.value)" }
             if level >= .warning { metadata["peer"] = "\(exchange.context.peer)" }

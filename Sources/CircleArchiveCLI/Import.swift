@@ -41,7 +41,9 @@ struct Import: AsyncParsableCommand {
 
     func run() async throws {
         var tally = ImportTally()
-        let progress = Progress(enabled: isatty(STDERR_FILENO) == 1)
+        // A progress line rewrites itself with a carriage return and an erase-line sequence: only
+        // on a terminal that understands it, never in a log file or a pipe.
+        let progress = Progress(enabled: isatty(STDERR_FILENO) == 1 && processEnvironment["TERM"] != "dumb")
         do {
             let store = try ArchiveStore(path: archive.databasePath(processEnvironment))
             defer { try? store.close() }

@@ -8,7 +8,7 @@ enum LogFormat: String, CaseIterable, ExpressibleByArgument {
     /// swift-log's text lines, for people.
     case text
     /// One JSON object per line, for log collectors: `time`, `level`, `message`, `label`, `source`,
-    /// then the line's metadata (`id`, `type`, `latency_ms`, `reason`, …) as fields.
+    /// then the line's metadata (`outcome`, `id`, `type`, `latency_ms`, `reason`, `peer`, …) as fields.
     case json
 
     func handler(label: String, level: Logger.Level) -> any LogHandler {

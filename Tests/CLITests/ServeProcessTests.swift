@@ -192,6 +192,7 @@ final class ServerProcess: @unchecked Sendable {
         #expect(stored?["level"]?.string == "info")
         #expect(stored?["id"]?.string == "3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c")
         #expect(stored?["latency_ms"]?.string != nil)
+        #expect(stored?["outcome"]?.string == "stored" && stored?["type"]?.string == "ping")
         let unauthorized = lines.first { $0["message"]?.string?.hasPrefix("delivery unauthorized") == true }
         #expect(unauthorized?["level"]?.string == "warning")
         // The warning names the sender, so a misconfigured or hostile one can be found.
