@@ -205,6 +205,24 @@ let transports: [TestingSetup] = [.router, .ahc(.http)]
         }
     }
 
+    /// Through the routes: once the archive stops answering, /healthz turns 503 within its
+    /// one-second cache, and deliveries get 503 (retry later), not a crash.
+    @Test func healthzAnd503OnceTheArchiveStopsAnswering() async throws {
+        let configuration = try testConfiguration()
+        let store = try ArchiveStore(path: configuration.databasePath)
+        let router = buildRouter(store: store, metrics: ArchiveMetrics(), configuration: configuration, logger: logger)
+        try await Application(router: router).test(.router) { client in
+            #expect(try await client.execute(uri: "/healthz", method: .get) { $0.status } == .ok)
+            try store.close()
+            try await Task.sleep(for: .milliseconds(1100))
+            let (status, body) = try await client.execute(uri: "/healthz", method: .get) { ($0.status, String(buffer: $0.body)) }
+            #expect(status == .serviceUnavailable && body == #"{"status":"unavailable"}"#)
+            #expect(try await client.deliver(Fixtures.jobCompleted()).0 == .serviceUnavailable)
+            let scrape = try await client.scrape()
+            #expect(scrape[#"circle_archive_deliveries_total{type="job-completed",outcome="unavailable"}"#] == 1)
+        }
+    }
+
     @Test func unsignedModeAcceptsWithoutSignature() async throws {
         try await withServer(try testConfiguration { $0.secrets = []; $0.allowUnsigned = true }) { (client, reader) async throws in
             #expect(try await client.deliver(Fixtures.ping, headers: [:]).0 == .ok)
