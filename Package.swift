@@ -30,7 +30,7 @@ let package = Package(
         .target(
             name: "ArchiveMigrations",
             path: "migrations",
-            resources: [.embedInCode("0001_initial.sql"), .embedInCode("0002_archive_counters.sql")],
+            resources: [.embedInCode("0001_initial.sql"), .embedInCode("0002_archive_counters.sql"), .embedInCode("0003_backfill.sql")],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -14,5 +14,6 @@ public enum Migrations {
     public static let all: [Migration] = [
         Migration(id: "0001_initial", sql: String(decoding: PackageResources._001_initial_sql, as: UTF8.self)),
         Migration(id: "0002_archive_counters", sql: String(decoding: PackageResources._002_archive_counters_sql, as: UTF8.self)),
+        Migration(id: "0003_backfill", sql: String(decoding: PackageResources._003_backfill_sql, as: UTF8.self)),
     ]
 }

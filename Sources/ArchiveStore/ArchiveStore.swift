@@ -57,7 +57,7 @@ public final class ArchiveStore: Sendable {
     }
 
     /// What the write path needs besides the database, shared with the group commit's queue.
-    private final class WriteContext: Sendable {
+    final class WriteContext: Sendable {
         let rejectedLimit: RejectedLimit
         let statements = WriterStatements()
         let recent = RecentIDs()
@@ -89,7 +89,7 @@ public final class ArchiveStore: Sendable {
         }
     }
 
-    private let context: WriteContext
+    let context: WriteContext
     private let groupCommit: GroupCommit
 
     /// Transactions committed and deliveries they carried since the store opened; their ratio
@@ -126,7 +126,7 @@ public final class ArchiveStore: Sendable {
     /// Pages in the WAL after the last commit, as the writer reported it (see `Checkpointer`).
     var walFrames: Int { context.checkpointer.walFrames.load(ordering: .relaxed) }
 
-    private let pool: DatabasePool
+    let pool: DatabasePool
     public let path: String
     /// Read access to the same file, for health checks and queries while the store writes.
     public let reader: ArchiveReader
@@ -286,10 +286,7 @@ public final class ArchiveStore: Sendable {
             let started = ContinuousClock.now
             let outcomes = try pool.write { db in try archive(prepared, context: context, in: db) }
             context.committed(outcomes, in: ContinuousClock.now - started)
-            if context.checkpointer.writerCommitted() {
-                // Busy when the background checkpoint is running; the next commit tries again.
-                try? pool.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
-            }
+            afterCommit(pool: pool, context: context)
             return outcomes.map { .success($0) }
         } catch {
             guard prepared.count > 1 else { return [.failure(unavailable(error))] }
@@ -305,6 +302,17 @@ public final class ArchiveStore: Sendable {
             }
         }
     }
+
+    /// After each write transaction: finishes the checkpoint the background could not keep up
+    /// with, so the WAL stays short (see `Checkpointer`).
+    static func afterCommit(pool: DatabasePool, context: WriteContext) {
+        if context.checkpointer.writerCommitted() {
+            // Busy when the background checkpoint is running; the next commit tries again.
+            try? pool.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
+        }
+    }
+
+    func afterCommit() { Self.afterCommit(pool: pool, context: context) }
 
     private static func unavailable(_ error: any Error) -> StoreError {
         StoreError(.unavailable, "cannot commit: \(describe(error))", cause: error)

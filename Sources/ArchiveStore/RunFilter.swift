@@ -124,8 +124,9 @@ public enum RunStatus {
     static let canceled = "canceled"
     /// Terminal statuses that mean the run did not succeed.
     static let failures = ["failed", "error", "infrastructure_fail", "timedout", "unauthorized", "terminated-unknown"]
-    /// Every status a completed job or workflow is known to end with.
-    public static let terminal: Set<String> = Set([success, canceled] + failures)
+    /// Every status a completed job or workflow is known to end with; anything else (`running`,
+    /// `queued`, `on_hold`, `failing`, `blocked`, …) means it may still change.
+    public static let terminal: Set<String> = Set([success, canceled, "not_run"] + failures)
 
     static func isFailure(_ status: String?) -> Bool {
         status.map(failures.contains) ?? false

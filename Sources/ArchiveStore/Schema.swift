@@ -51,15 +51,15 @@ enum Schema {
             "number", "project_id", "created_at", "trigger_type", "trigger_actor_id", "vcs_provider_name",
             "vcs_target_repository_url", "vcs_origin_repository_url", "vcs_revision", "vcs_branch", "vcs_tag",
             "commit_subject", "commit_body", "commit_author_name", "commit_author_email", "commit_authored_at",
-            "commit_committer_name", "commit_committer_email", "commit_committed_at",
+            "commit_committer_name", "commit_committer_email", "commit_committed_at", "source",
         ])
     static let workflows = EntityTable(
         name: "workflows",
-        columns: ["name", "pipeline_id", "project_id", "status", "created_at", "stopped_at", "url"],
+        columns: ["name", "pipeline_id", "project_id", "status", "created_at", "stopped_at", "url", "source"],
         separatelyVersioned: ["status": "status_event_key", "stopped_at": "stopped_at_event_key"])
     static let jobs = EntityTable(
         name: "jobs",
-        columns: ["number", "name", "status", "started_at", "stopped_at", "workflow_id", "pipeline_id", "project_id"])
+        columns: ["number", "name", "status", "started_at", "stopped_at", "workflow_id", "pipeline_id", "project_id", "source"])
 }
 
 /// An entity table (organizations, projects, pipelines, workflows, jobs) and its merge rule.
@@ -118,6 +118,14 @@ struct EntityTable: Sendable {
     }
 }
 
+/// Where a pipeline, workflow or job row's newest values came from (the `source` column).
+public enum RecordSource: String, Sendable {
+    /// An archived webhook event.
+    case webhook
+    /// `circle-archive backfill`, from CircleCI's API.
+    case api
+}
+
 /// A normalized record and the table it merges into, with its values in the table's column order.
 protocol EntityRecord {
     static var table: EntityTable { get }
@@ -142,7 +150,7 @@ extension PipelineRecord: EntityRecord {
             .init(vcsProviderName), .init(vcsTargetRepositoryURL), .init(vcsOriginRepositoryURL), .init(vcsRevision),
             .init(vcsBranch), .init(vcsTag), .init(commitSubject), .init(commitBody), .init(commitAuthorName),
             .init(commitAuthorEmail), .init(commitAuthoredAt?.iso8601), .init(commitCommitterName),
-            .init(commitCommitterEmail), .init(commitCommittedAt?.iso8601),
+            .init(commitCommitterEmail), .init(commitCommittedAt?.iso8601), .text(source.rawValue),
         ]
     }
 }
@@ -150,7 +158,10 @@ extension PipelineRecord: EntityRecord {
 extension WorkflowRecord: EntityRecord {
     static var table: EntityTable { Schema.workflows }
     var columnValues: [SQLiteValue] {
-        [.text(id), .init(name), .init(pipelineID), .init(projectID), .init(status), .init(createdAt?.iso8601), .init(stoppedAt?.iso8601), .init(url)]
+        [
+            .text(id), .init(name), .init(pipelineID), .init(projectID), .init(status), .init(createdAt?.iso8601),
+            .init(stoppedAt?.iso8601), .init(url), .text(source.rawValue),
+        ]
     }
 }
 
@@ -159,7 +170,7 @@ extension JobRecord: EntityRecord {
     var columnValues: [SQLiteValue] {
         [
             .text(id), .init(number), .init(name), .init(status), .init(startedAt?.iso8601), .init(stoppedAt?.iso8601),
-            .init(workflowID), .init(pipelineID), .init(projectID),
+            .init(workflowID), .init(pipelineID), .init(projectID), .text(source.rawValue),
         ]
     }
 }

@@ -78,6 +78,7 @@ public struct PipelineRecord: Sendable, Equatable {
     public var commitCommitterName: String?
     public var commitCommitterEmail: String?
     public var commitCommittedAt: Timestamp?
+    public var source: RecordSource = .webhook
 }
 
 public struct WorkflowRecord: Sendable, Equatable {
@@ -89,6 +90,7 @@ public struct WorkflowRecord: Sendable, Equatable {
     public var createdAt: Timestamp?
     public var stoppedAt: Timestamp?
     public var url: String?
+    public var source: RecordSource = .webhook
 }
 
 public struct JobRecord: Sendable, Equatable {
@@ -101,6 +103,7 @@ public struct JobRecord: Sendable, Equatable {
     public var workflowID: String?
     public var pipelineID: String?
     public var projectID: String?
+    public var source: RecordSource = .webhook
 }
 
 extension WebhookEvent {
@@ -296,11 +299,5 @@ private struct TriggerParameters {
 
     var authoredAt: Timestamp? {
         first((gitlab, "commit_timestamp"), (git, "commit_timestamp")).flatMap { Timestamp(iso8601: $0) }
-    }
-}
-
-extension JSONValue {
-    fileprivate var timestamp: Timestamp? {
-        string.flatMap { Timestamp(iso8601: $0) }
     }
 }

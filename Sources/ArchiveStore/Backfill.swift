@@ -1,0 +1,244 @@
+import GRDB
+
+/// CircleCI API v2 responses, normalized into the records webhooks produce, so backfilled rows
+/// and webhook rows merge by the same rules (`EntityTable`). Read as leniently as webhooks: a
+/// missing or oddly typed field becomes NULL; an item without an id is skipped.
+public enum APIRecords {
+    /// `GET /project/{slug}`.
+    public static func project(_ document: JSONValue) -> (organization: OrganizationRecord?, project: ProjectRecord)? {
+        guard let id = document["id"]?.string, !id.isEmpty else { return nil }
+        let organizationID = document["organization_id"]?.string
+        return (
+            organizationID.map { OrganizationRecord(id: $0, name: document["organization_name"]?.string) },
+            ProjectRecord(id: id, slug: document["slug"]?.string, name: document["name"]?.string, organizationID: organizationID)
+        )
+    }
+
+    /// An item of `GET /project/{slug}/pipeline`. Its `vcs` and `trigger_parameters` maps are those
+    /// of the webhook's `pipeline` map; the API capitalizes the provider (`GitHub`), webhooks do not.
+    public static func pipeline(_ item: JSONValue, projectID: String) -> PipelineRecord? {
+        guard let id = item["id"]?.string, !id.isEmpty else { return nil }
+        var record = PipelineRecord(id: id, map: item, projectID: projectID)
+        record.vcsProviderName = record.vcsProviderName?.lowercased()
+        record.source = .api
+        return record
+    }
+
+    /// An item of `GET /pipeline/{id}/workflow`. `url` is CircleCI's app link when `appURL` is known.
+    public static func workflow(_ item: JSONValue, projectID: String, appURL: String?) -> WorkflowRecord? {
+        guard let id = item["id"]?.string, !id.isEmpty else { return nil }
+        let url = appURL.flatMap { app in
+            item["pipeline_number"]?.integer.map { "\(app)/\($0)/workflows/\(id)" }
+        }
+        return WorkflowRecord(
+            id: id, name: item["name"]?.string, pipelineID: item["pipeline_id"]?.string, projectID: projectID,
+            status: item["status"]?.string, createdAt: item["created_at"]?.timestamp, stoppedAt: item["stopped_at"]?.timestamp,
+            url: url, source: .api)
+    }
+
+    /// An item of `GET /workflow/{id}/job`; nil for an approval job, which is a button, not a run.
+    public static func job(_ item: JSONValue, workflowID: String, pipelineID: String?, projectID: String) -> JobRecord? {
+        guard let id = item["id"]?.string, !id.isEmpty, item["type"]?.string != "approval" else { return nil }
+        return JobRecord(
+            id: id, number: item["job_number"]?.integer, name: item["name"]?.string, status: item["status"]?.string,
+            startedAt: item["started_at"]?.timestamp, stoppedAt: item["stopped_at"]?.timestamp,
+            workflowID: workflowID, pipelineID: pipelineID, projectID: projectID, source: .api)
+    }
+
+    /// The web app's page of a project's pipelines on CircleCI's cloud, which workflow links
+    /// start with: `gh/acme/widgets` → `https://app.circleci.com/pipelines/github/acme/widgets`.
+    public static func cloudAppURL(projectSlug: String) -> String {
+        var parts = projectSlug.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        if let provider = parts.first {
+            parts[0] = ["gh": "github", "github": "github", "bb": "bitbucket", "bitbucket": "bitbucket"][provider] ?? provider
+        }
+        return "https://app.circleci.com/pipelines/" + parts.joined(separator: "/")
+    }
+}
+
+/// A pipeline as backfill fetched it, with its workflows and their jobs.
+public struct BackfilledPipeline: Sendable {
+    public var pipeline: PipelineRecord
+    public var workflows: [WorkflowRecord]
+    public var jobs: [JobRecord]
+
+    public init(pipeline: PipelineRecord, workflows: [WorkflowRecord], jobs: [JobRecord]) {
+        self.pipeline = pipeline
+        self.workflows = workflows
+        self.jobs = jobs
+    }
+
+    /// Nothing in it can change any more: every workflow and job has a terminal status. A pipeline
+    /// without workflows counts as finished a day after it was created (a config error, or a
+    /// filtered-out push), not before: its workflows may still be starting.
+    public func isFinished(at now: Timestamp) -> Bool {
+        if workflows.isEmpty {
+            guard let created = pipeline.createdAt else { return true }
+            return now.microseconds - created.microseconds > 86_400_000_000
+        }
+        return workflows.allSatisfy { RunStatus.terminal.contains($0.status ?? "") }
+            && jobs.allSatisfy { RunStatus.terminal.contains($0.status ?? "") }
+    }
+}
+
+/// How far backfill got for one project and branch filter; see `backfill_progress` in migrations.
+public struct BackfillProgress: Sendable, Equatable {
+    public var projectSlug: String
+    /// "" for all branches.
+    public var branch: String
+    /// Every pipeline created in `coveredFrom...coveredTo` was fetched; `coveredFrom` is nil once
+    /// the walk reached the project's first pipeline.
+    public var coveredFrom: Timestamp?
+    public var coveredTo: Timestamp
+    /// Fetches the page holding the pipelines just below `coveredFrom`; nil: the newest page.
+    public var pageToken: String?
+
+    public init(projectSlug: String, branch: String, coveredFrom: Timestamp?, coveredTo: Timestamp, pageToken: String?) {
+        self.projectSlug = projectSlug
+        self.branch = branch
+        self.coveredFrom = coveredFrom
+        self.coveredTo = coveredTo
+        self.pageToken = pageToken
+    }
+}
+
+/// What one page of a backfill adds, committed in one transaction with the progress it makes, so
+/// an interrupted backfill resumes exactly after the last page it stored.
+public struct BackfillBatch: Sendable {
+    public var organization: OrganizationRecord?
+    public var project: ProjectRecord
+    public var pipelines: [BackfilledPipeline]
+    public var progress: BackfillProgress?
+    /// When the API was asked: the ordering key of whatever may still change.
+    public var fetchedAt: Timestamp
+
+    public init(
+        organization: OrganizationRecord?, project: ProjectRecord, pipelines: [BackfilledPipeline], progress: BackfillProgress?,
+        fetchedAt: Timestamp
+    ) {
+        self.organization = organization
+        self.project = project
+        self.pipelines = pipelines
+        self.progress = progress
+        self.fetchedAt = fetchedAt
+    }
+
+    /// Ordering keys (see `EntityTable`): the time each record describes, so that a webhook about
+    /// the same run, which happens when it stops, is newer. A finished run is keyed by its
+    /// `stopped_at`; a pipeline, whose fields never change, by its `created_at`; the organization,
+    /// the project and anything still running by the fetch time.
+    func addRecords(to upserts: inout EntityUpserts) {
+        func key(_ time: Timestamp?) -> String { (time ?? fetchedAt).iso8601Microseconds + " api" }
+        func runKey(status: String?, stoppedAt: Timestamp?) -> String {
+            key(RunStatus.terminal.contains(status ?? "") ? stoppedAt : nil)
+        }
+        upserts.add(organization, key: key(nil))
+        upserts.add(project, key: key(nil))
+        for fetched in pipelines {
+            upserts.add(fetched.pipeline, key: key(fetched.pipeline.createdAt))
+            for workflow in fetched.workflows { upserts.add(workflow, key: runKey(status: workflow.status, stoppedAt: workflow.stoppedAt)) }
+            for job in fetched.jobs { upserts.add(job, key: runKey(status: job.status, stoppedAt: job.stoppedAt)) }
+        }
+    }
+}
+
+extension ArchiveStore {
+    /// Merges a backfill page into the entity tables, with the same rules as webhook events, and
+    /// records its progress, in one transaction.
+    public func merge(_ batch: BackfillBatch) async throws(StoreError) {
+        do {
+            try await pool.write { [context] db in
+                var upserts = EntityUpserts()
+                batch.addRecords(to: &upserts)
+                for upsert in upserts.upserts { try context.statements.upsert(upsert, in: db) }
+                let fetchedAt = batch.fetchedAt.iso8601
+                for fetched in batch.pipelines {
+                    try db.cachedStatement(sql: Schema.recordBackfilledPipeline).execute(arguments: [
+                        fetched.pipeline.id, batch.project.slug ?? "", fetched.pipeline.createdAt?.iso8601 ?? fetchedAt,
+                        fetched.isFinished(at: batch.fetchedAt), fetchedAt,
+                    ])
+                }
+                if let progress = batch.progress {
+                    try db.cachedStatement(sql: Schema.saveBackfillProgress).execute(arguments: [
+                        progress.projectSlug, progress.branch, progress.coveredFrom?.iso8601 ?? "", progress.coveredTo.iso8601,
+                        progress.pageToken, fetchedAt,
+                    ])
+                }
+            }
+            afterCommit()
+        } catch {
+            throw StoreError(.unavailable, "cannot store backfilled runs: \(describe(error))", cause: error)
+        }
+    }
+
+    /// The progress of earlier backfills of `projectSlug` with this branch filter.
+    public func backfillProgress(projectSlug: String, branch: String) throws(StoreError) -> BackfillProgress? {
+        try readForBackfill { db in
+            guard let row = try Row.fetchOne(db, sql: Schema.loadBackfillProgress, arguments: [projectSlug, branch]) else { return nil }
+            let coveredFrom: String = row["covered_from"]
+            let coveredTo: String = row["covered_to"]
+            return BackfillProgress(
+                projectSlug: projectSlug, branch: branch, coveredFrom: Timestamp(iso8601: coveredFrom),
+                coveredTo: Timestamp(iso8601: coveredTo) ?? Timestamp(microseconds: 0), pageToken: row["page_token"])
+        }
+    }
+
+    /// Which of `pipelineIDs` an earlier backfill fetched finished, so they need no request.
+    public func finishedBackfilledPipelines(among pipelineIDs: [String]) throws(StoreError) -> Set<String> {
+        guard !pipelineIDs.isEmpty else { return [] }
+        return try readForBackfill { db in
+            let placeholders = Array(repeating: "?", count: pipelineIDs.count).joined(separator: ", ")
+            return Set(try String.fetchAll(
+                db, sql: "SELECT pipeline_id FROM backfilled_pipelines WHERE finished = 1 AND pipeline_id IN (\(placeholders))",
+                arguments: StatementArguments(pipelineIDs)))
+        }
+    }
+
+    /// Pipelines of `projectSlug` created since `since` that were still running when backfill
+    /// last fetched them, oldest first: the next run fetches them again.
+    public func unfinishedBackfilledPipelines(projectSlug: String, since: Timestamp) throws(StoreError) -> [(id: String, createdAt: Timestamp?)] {
+        try readForBackfill { db in
+            try Row.fetchAll(db, sql: Schema.unfinishedBackfilledPipelines, arguments: [projectSlug, since.iso8601]).map { row in
+                (id: row["pipeline_id"], createdAt: Timestamp(iso8601: row["created_at"] as String))
+            }
+        }
+    }
+
+    private func readForBackfill<T>(_ read: (Database) throws -> T) throws(StoreError) -> T {
+        do {
+            return try pool.read(read)
+        } catch {
+            throw StoreError(.unavailable, "cannot read backfill progress: \(describe(error))", cause: error)
+        }
+    }
+}
+
+extension Schema {
+    static let recordBackfilledPipeline = """
+        INSERT INTO backfilled_pipelines (pipeline_id, project_slug, created_at, finished, fetched_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (pipeline_id) DO UPDATE SET finished = excluded.finished, fetched_at = excluded.fetched_at
+        """
+
+    static let saveBackfillProgress = """
+        INSERT INTO backfill_progress (project_slug, branch, covered_from, covered_to, page_token, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (project_slug, branch) DO UPDATE SET
+            covered_from = excluded.covered_from, covered_to = excluded.covered_to,
+            page_token = excluded.page_token, updated_at = excluded.updated_at
+        """
+
+    static let loadBackfillProgress = """
+        SELECT covered_from, covered_to, page_token FROM backfill_progress WHERE project_slug = ? AND branch = ?
+        """
+
+    static let unfinishedBackfilledPipelines = """
+        SELECT pipeline_id, created_at FROM backfilled_pipelines
+        WHERE project_slug = ? AND finished = 0 AND created_at >= ? ORDER BY created_at
+        """
+}
+
+extension JSONValue {
+    var timestamp: Timestamp? {
+        string.flatMap { Timestamp(iso8601: $0) }
+    }
+}
