@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         // Tests only: reads docker-compose.yml and Datasette's metadata.yml.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
@@ -59,11 +60,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // `backfill`: reads CircleCI's API v2 into the store.
+        .target(
+            name: "ArchiveBackfill",
+            dependencies: [
+                "ArchiveStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // System zlib, for reading gzip input.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "CircleArchiveCLI",
             dependencies: [
+                "ArchiveBackfill",
                 "ArchiveServer",
                 "ArchiveStore",
                 "CZlib",
@@ -104,6 +116,17 @@ let package = Package(
                 "ArchiveTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ArchiveBackfillTests",
+            dependencies: [
+                "ArchiveBackfill",
+                "ArchiveStore",
+                "ArchiveTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -195,11 +195,12 @@ extension ArchiveStore {
     }
 
     /// Pipelines of `projectSlug` created since `since` that were still running when backfill
-    /// last fetched them, oldest first: the next run fetches them again.
-    public func unfinishedBackfilledPipelines(projectSlug: String, since: Timestamp) throws(StoreError) -> [(id: String, createdAt: Timestamp?)] {
+    /// last fetched them, oldest first: the next run fetches them again. Each record holds what
+    /// merging needs (id, project, created_at); its other values are already stored.
+    public func unfinishedBackfilledPipelines(projectSlug: String, projectID: String, since: Timestamp) throws(StoreError) -> [PipelineRecord] {
         try readForBackfill { db in
             try Row.fetchAll(db, sql: Schema.unfinishedBackfilledPipelines, arguments: [projectSlug, since.iso8601]).map { row in
-                (id: row["pipeline_id"], createdAt: Timestamp(iso8601: row["created_at"] as String))
+                PipelineRecord(id: row["pipeline_id"], projectID: projectID, createdAt: Timestamp(iso8601: row["created_at"] as String), source: .api)
             }
         }
     }

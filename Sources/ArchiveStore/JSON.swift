@@ -35,6 +35,12 @@ public enum JSONValue: Sendable, Equatable {
         if case .object = self { return true }
         return false
     }
+
+    /// The elements when the value is an array, else nil.
+    public var elements: [JSONValue]? {
+        if case .array(let elements) = self { return elements }
+        return nil
+    }
 }
 
 /// A JSON object's members in document order, looked up by key.

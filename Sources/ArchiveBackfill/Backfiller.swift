@@ -1,0 +1,307 @@
+import ArchiveStore
+import Synchronization
+
+/// What `circle-archive backfill` was asked to do.
+public struct BackfillOptions: Sendable {
+    public static let defaultAPIURL = "https://circleci.com/api/v2"
+
+    public var apiURL: String
+    public var token: String
+    public var projectSlugs: [String]
+    /// Pipelines created before this are not fetched.
+    public var since: Timestamp
+    /// Only this branch's pipelines (the API's `branch` filter); nil for all.
+    public var branch: String?
+    /// Pipelines fetched at once (their workflows and jobs, one request after another each).
+    public var concurrency: Int
+    public var retry: RetryPolicy
+    /// Per request, from sending to the whole body.
+    public var timeout: Duration
+
+    public init(
+        apiURL: String = defaultAPIURL, token: String, projectSlugs: [String], since: Timestamp, branch: String? = nil,
+        concurrency: Int = 4, retry: RetryPolicy = RetryPolicy(), timeout: Duration = .seconds(30)
+    ) {
+        self.apiURL = apiURL
+        self.token = token
+        self.projectSlugs = projectSlugs
+        self.since = since
+        self.branch = branch
+        self.concurrency = concurrency
+        self.retry = retry
+        self.timeout = timeout
+    }
+}
+
+/// Counts of one backfill, for progress lines and the summary.
+public struct BackfillCounts: Sendable, Equatable {
+    /// Pipelines whose workflows and jobs were fetched.
+    public var pipelines = 0
+    /// Pipelines an earlier run fetched finished, so nothing was asked about them.
+    public var pipelinesAlreadyFinished = 0
+    public var workflows = 0
+    public var jobs = 0
+    public var approvalsSkipped = 0
+    public var requests = 0
+    public var retries = 0
+
+    public init() {}
+}
+
+/// Something a person watching a backfill wants to know.
+public enum BackfillEvent: Sendable {
+    case progress(project: String, counts: BackfillCounts)
+    case retrying(path: String, reason: String, delay: Duration)
+}
+
+/// Walks CircleCI's API v2 for each project, newest pipeline first, and merges what it finds into
+/// the archive through `ArchiveStore.merge`, one page of pipelines per transaction together with
+/// the progress that page makes (see `backfill_progress` in migrations/0003_backfill.sql):
+///
+/// 1. Pipelines an earlier run left unfinished (running, queued, on hold) are fetched again.
+/// 2. From the newest page down to the newest pipeline earlier runs covered: everything new.
+/// 3. If the covered range does not reach `since` yet (an interrupted run, or a longer `since`),
+///    from the saved page token on down to `since`, so no page is asked for twice.
+///
+/// A pipeline fetched finished is never asked about again; an interrupted run loses at most the
+/// page it was on.
+public final class Backfiller: Sendable {
+    private let store: ArchiveStore
+    private let options: BackfillOptions
+    private let client: CircleCIClient
+    private let onEvent: @Sendable (BackfillEvent) -> Void
+    private let counts = Mutex(BackfillCounts())
+
+    public init(store: ArchiveStore, options: BackfillOptions, onEvent: @escaping @Sendable (BackfillEvent) -> Void = { _ in }) {
+        self.store = store
+        self.options = options
+        self.onEvent = onEvent
+        client = CircleCIClient(
+            baseURL: options.apiURL, token: options.token, retry: options.retry, timeout: options.timeout,
+            onRetry: { path, reason, delay in onEvent(.retrying(path: path, reason: reason, delay: delay)) })
+    }
+
+    /// Backfills every project in turn; returns the totals, or throws at the first project that fails
+    /// (what it stored until then stays, with its progress).
+    public func run() async throws(BackfillError) -> BackfillCounts {
+        do {
+            for slug in options.projectSlugs {
+                try await backfill(projectSlug: slug)
+            }
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+        await client.shutdown()
+        return snapshot()
+    }
+
+    private func snapshot() -> BackfillCounts {
+        var current = counts.withLock { $0 }
+        current.requests = client.requests.load(ordering: .relaxed)
+        current.retries = client.retries.load(ordering: .relaxed)
+        return current
+    }
+
+    /// Where in a project's pipeline list the walk is.
+    private enum Phase {
+        /// Above what earlier runs covered: new pipelines, down to `coveredTo`.
+        case above(BackfillProgress)
+        /// Extending the covered range downward, towards `since`.
+        case below
+    }
+
+    private func backfill(projectSlug slug: String) async throws(BackfillError) {
+        let projectPath = "/project/" + CircleCIClient.escapePath(slug)
+        let fetchedAt = Timestamp.now()
+        let document = try await client.get(projectPath)
+        guard let (organization, project) = APIRecords.project(document) else {
+            throw .invalidResponse(path: projectPath, reason: "no project id")
+        }
+        let context = ProjectContext(
+            slug: slug, organization: organization, project: project,
+            appURL: options.apiURL == BackfillOptions.defaultAPIURL ? APIRecords.cloudAppURL(projectSlug: slug) : nil)
+        let branch = options.branch ?? ""
+
+        // 1. What earlier runs saw running.
+        let unfinished = try stored { () throws(StoreError) in
+            try store.unfinishedBackfilledPipelines(projectSlug: slug, projectID: project.id, since: options.since)
+        }
+        for chunk in stride(from: 0, to: unfinished.count, by: 20).map({ Array(unfinished[$0..<min($0 + 20, unfinished.count)]) }) {
+            try await commit(try await fetchRuns(of: chunk, in: context), context: context, progress: nil, fetchedAt: Timestamp.now())
+        }
+
+        // 2 and 3. The pipeline list, newest first.
+        let earlier = try stored { () throws(StoreError) in try store.backfillProgress(projectSlug: slug, branch: branch) }
+        var phase: Phase = earlier.map { .above($0) } ?? .below
+        var pageToken: String? = nil
+        var coveredTo = earlier?.coveredTo
+        var coveredFrom: Timestamp? = nil  // the lowest pipeline covered so far
+        var historyStart = false           // the walk reached the project's first pipeline
+        var skipAbove: Timestamp? = nil    // on a resumed page: pipelines above this were stored before
+        var newestSeen: Timestamp? = nil
+        let pipelinesPath = projectPath + "/pipeline"
+        while true {
+            let pageFetchedAt = Timestamp.now()
+            var query: [(String, String)] = []
+            if let branch = options.branch { query.append(("branch", branch)) }
+            if let pageToken { query.append(("page-token", pageToken)) }
+            let page = try await client.get(pipelinesPath, query: query)
+            guard let items = page["items"]?.elements else { throw .invalidResponse(path: pipelinesPath, reason: "no items") }
+            let next = page["next_page_token"]?.string.flatMap { $0.isEmpty ? nil : $0 }
+            var selected: [PipelineRecord] = []
+            var reachedSince = false, reachedCovered = false
+            for item in items {
+                guard let pipeline = APIRecords.pipeline(item, projectID: project.id) else { continue }
+                let created = pipeline.createdAt ?? pageFetchedAt
+                if created < options.since { reachedSince = true; break }
+                if case .above(let progress) = phase, created <= progress.coveredTo { reachedCovered = true; break }
+                newestSeen = newestSeen ?? created
+                if let skipAbove, created > skipAbove { continue }
+                selected.append(pipeline)
+            }
+            let finished = try stored { () throws(StoreError) in try store.finishedBackfilledPipelines(among: selected.map(\.id)) }
+            counts.withLock { $0.pipelinesAlreadyFinished += finished.count }
+            let runs = try await fetchRuns(of: selected.filter { !finished.contains($0.id) }, in: context)
+            let lowest = selected.last?.createdAt
+            skipAbove = nil
+
+            // The range this run has made contiguous, if any, to record with the page.
+            var progress: BackfillProgress? = nil
+            var done = false
+            switch phase {
+            case .below:
+                coveredTo = coveredTo ?? newestSeen
+                if reachedSince {
+                    coveredFrom = options.since
+                } else if next == nil {
+                    historyStart = true
+                } else if let lowest {
+                    coveredFrom = lowest
+                }
+                if let coveredTo {
+                    progress = BackfillProgress(
+                        projectSlug: slug, branch: branch, coveredFrom: historyStart ? nil : coveredFrom ?? coveredTo,
+                        coveredTo: coveredTo, pageToken: reachedSince ? pageToken : next)
+                }
+                done = reachedSince || next == nil
+                pageToken = next
+            case .above(let earlier):
+                if reachedCovered || reachedSince || next == nil {
+                    let top = newestSeen.map { max($0, earlier.coveredTo) } ?? earlier.coveredTo
+                    coveredTo = top
+                    if reachedCovered {
+                        // Joined to the earlier range: continue below it if it stops short of since.
+                        progress = BackfillProgress(
+                            projectSlug: slug, branch: branch, coveredFrom: earlier.coveredFrom, coveredTo: top, pageToken: earlier.pageToken)
+                        if let from = earlier.coveredFrom, from > options.since {
+                            phase = .below
+                            coveredFrom = from
+                            skipAbove = from
+                            pageToken = earlier.pageToken
+                        } else {
+                            done = true
+                        }
+                    } else {
+                        // The earlier range is older than since (or gone): this run's range replaces it.
+                        progress = BackfillProgress(
+                            projectSlug: slug, branch: branch, coveredFrom: reachedSince ? options.since : nil, coveredTo: top,
+                            pageToken: reachedSince ? pageToken : nil)
+                        done = true
+                    }
+                } else {
+                    pageToken = next
+                }
+            }
+            try await commit(runs, context: context, progress: progress, fetchedAt: pageFetchedAt)
+            if done { return }
+        }
+    }
+
+    /// The project and how its links are made, shared by every page.
+    private struct ProjectContext: Sendable {
+        let slug: String
+        let organization: OrganizationRecord?
+        let project: ProjectRecord
+        let appURL: String?
+    }
+
+    private func commit(_ runs: [BackfilledPipeline], context: ProjectContext, progress: BackfillProgress?, fetchedAt: Timestamp)
+        async throws(BackfillError)
+    {
+        do {
+            try await store.merge(BackfillBatch(
+                organization: context.organization, project: context.project, pipelines: runs, progress: progress, fetchedAt: fetchedAt))
+        } catch {
+            throw .store(error)
+        }
+        counts.withLock { counts in
+            counts.pipelines += runs.count
+            counts.workflows += runs.reduce(0) { $0 + $1.workflows.count }
+            counts.jobs += runs.reduce(0) { $0 + $1.jobs.count }
+        }
+        onEvent(.progress(project: context.slug, counts: snapshot()))
+    }
+
+    /// Workflows and jobs of `pipelines`, at most `concurrency` pipelines at a time, in their order.
+    private func fetchRuns(of pipelines: [PipelineRecord], in context: ProjectContext) async throws(BackfillError) -> [BackfilledPipeline] {
+        guard !pipelines.isEmpty else { return [] }
+        do {
+            return try await withThrowingTaskGroup(of: (Int, BackfilledPipeline).self) { group in
+                var results = [BackfilledPipeline?](repeating: nil, count: pipelines.count)
+                var next = 0
+                func addNext() {
+                    guard next < pipelines.count else { return }
+                    let (index, pipeline) = (next, pipelines[next])
+                    next += 1
+                    group.addTask { (index, try await self.fetchRuns(of: pipeline, in: context)) }
+                }
+                for _ in 0..<max(1, options.concurrency) { addNext() }
+                while let (index, result) = try await group.next() {
+                    results[index] = result
+                    addNext()
+                }
+                return results.compactMap { $0 }
+            }
+        } catch let error as BackfillError {
+            throw error
+        } catch {
+            throw .failed(path: "/pipeline", reason: "\(error)")
+        }
+    }
+
+    private func fetchRuns(of pipeline: PipelineRecord, in context: ProjectContext) async throws(BackfillError) -> BackfilledPipeline {
+        var workflows: [WorkflowRecord] = []
+        for item in try await allItems("/pipeline/\(CircleCIClient.escapePath(pipeline.id))/workflow") {
+            if let workflow = APIRecords.workflow(item, projectID: context.project.id, appURL: context.appURL) { workflows.append(workflow) }
+        }
+        var jobs: [JobRecord] = []
+        for workflow in workflows {
+            for item in try await allItems("/workflow/\(CircleCIClient.escapePath(workflow.id))/job") {
+                if let job = APIRecords.job(item, workflowID: workflow.id, pipelineID: pipeline.id, projectID: context.project.id) {
+                    jobs.append(job)
+                } else if item["type"]?.string == "approval" {
+                    counts.withLock { $0.approvalsSkipped += 1 }
+                }
+            }
+        }
+        return BackfilledPipeline(pipeline: pipeline, workflows: workflows, jobs: jobs)
+    }
+
+    /// Every item of a paged list.
+    private func allItems(_ path: String) async throws(BackfillError) -> [JSONValue] {
+        var items: [JSONValue] = []
+        var token: String? = nil
+        repeat {
+            let page = try await client.get(path, query: token.map { [("page-token", $0)] } ?? [])
+            guard let pageItems = page["items"]?.elements else { throw .invalidResponse(path: path, reason: "no items") }
+            items += pageItems
+            token = page["next_page_token"]?.string.flatMap { $0.isEmpty ? nil : $0 }
+        } while token != nil
+        return items
+    }
+
+    private func stored<T>(_ read: () throws(StoreError) -> T) throws(BackfillError) -> T {
+        do { return try read() } catch { throw .store(error) }
+    }
+}

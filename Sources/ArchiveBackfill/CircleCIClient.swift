@@ -1,0 +1,187 @@
+import ArchiveStore
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// Why a backfill stopped. Each names what to fix; the CLI maps all of them to exit code 1.
+public enum BackfillError: Error, Sendable, CustomStringConvertible {
+    /// 401 or 403: the token is missing, wrong or cannot read the project.
+    case unauthorized(path: String, status: Int)
+    /// 404.
+    case notFound(path: String)
+    /// Another status, or the same transient failure after every retry.
+    case failed(path: String, reason: String)
+    /// A 2xx whose body is not what the API documents.
+    case invalidResponse(path: String, reason: String)
+    case store(StoreError)
+
+    public var description: String {
+        switch self {
+        case .unauthorized(let path, let status):
+            "CircleCI refused the token (\(status)) for \(path): set CIRCLE_TOKEN to a personal API token of a user who can see the project"
+        case .notFound(let path):
+            "CircleCI has no \(path) (404): check the project slug (gh/ORG/REPO, bb/ORG/REPO, or circleci/ORG-ID/PROJECT-ID "
+                + "for GitLab and GitHub App projects) and that the token's user can see it"
+        case .failed(let path, let reason): "\(path): \(reason)"
+        case .invalidResponse(let path, let reason): "unexpected answer from CircleCI for \(path): \(reason)"
+        case .store(let error): error.message
+        }
+    }
+}
+
+/// When to try a request again, and how long to wait first.
+public struct RetryPolicy: Sendable {
+    /// Tries in all, the first included.
+    public var attempts: Int
+    /// The first backoff after a 5xx or a network error; it doubles at each retry, up to
+    /// `maximumDelay`, times a random factor in 0.5...1.5 so that clients do not retry in step.
+    public var baseDelay: Duration
+    public var maximumDelay: Duration
+    /// The longest `Retry-After` honored; CircleCI's rate limits reset within a minute.
+    public var maximumRetryAfter: Duration
+
+    public init(attempts: Int = 6, baseDelay: Duration = .milliseconds(500), maximumDelay: Duration = .seconds(30),
+                maximumRetryAfter: Duration = .seconds(120)) {
+        self.attempts = attempts
+        self.baseDelay = baseDelay
+        self.maximumDelay = maximumDelay
+        self.maximumRetryAfter = maximumRetryAfter
+    }
+
+    func backoff(afterAttempt attempt: Int) -> Duration {
+        let exponential = baseDelay * (1 << min(attempt - 1, 16))
+        return min(exponential, maximumDelay) * Double.random(in: 0.5...1.5)
+    }
+}
+
+/// GETs of CircleCI's API v2 with the `Circle-Token` header. Answers 429 after `Retry-After`,
+/// retries 5xx and network errors with jittered exponential backoff, and turns 401/403/404 into
+/// errors that say what to fix. The token is sent and never logged or put in an error.
+final class CircleCIClient: Sendable {
+    private let http: HTTPClient
+    private let baseURL: String
+    private let token: String
+    private let retry: RetryPolicy
+    private let timeout: TimeAmount
+    private let onRetry: @Sendable (_ path: String, _ reason: String, _ delay: Duration) -> Void
+    let requests = Atomic<Int>(0)
+    let retries = Atomic<Int>(0)
+
+    /// The largest response read; API pages are a few hundred KiB at most.
+    static let maximumBodyBytes = 32 << 20
+
+    init(
+        baseURL: String, token: String, retry: RetryPolicy, timeout: Duration,
+        onRetry: @escaping @Sendable (_ path: String, _ reason: String, _ delay: Duration) -> Void
+    ) {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(10), read: .nanoseconds(Int64(timeout / .nanoseconds(1))))
+        configuration.httpVersion = .http1Only
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.token = token
+        self.retry = retry
+        self.timeout = .nanoseconds(Int64(timeout / .nanoseconds(1)) + 1_000_000_000)
+        self.onRetry = onRetry
+    }
+
+    func shutdown() async {
+        try? await http.shutdown()
+    }
+
+    /// `path` is below the base URL (`/project/gh/acme/widgets`); `query` values are escaped here.
+    func get(_ path: String, query: [(String, String)] = []) async throws(BackfillError) -> JSONValue {
+        var url = baseURL + path
+        if !query.isEmpty {
+            url += "?" + query.map { "\($0.0)=\(Self.escape($0.1))" }.joined(separator: "&")
+        }
+        var attempt = 0
+        while true {
+            attempt += 1
+            let outcome = await fetch(url, path: path)
+            let delay: Duration
+            switch outcome {
+            case .success(let body):
+                do {
+                    return try JSONValue(parsing: body)
+                } catch {
+                    throw .invalidResponse(path: path, reason: error.description)
+                }
+            case .failure(let error):
+                throw error
+            case .retry(let reason, let retryAfter):
+                guard attempt < retry.attempts else {
+                    throw .failed(path: path, reason: "\(reason), \(attempt) attempts")
+                }
+                delay = retryAfter.map { min($0, retry.maximumRetryAfter) } ?? retry.backoff(afterAttempt: attempt)
+                retries.add(1, ordering: .relaxed)
+                onRetry(path, reason, delay)
+            }
+            try? await Task.sleep(for: delay)
+        }
+    }
+
+    private enum Outcome {
+        case success([UInt8])
+        case failure(BackfillError)
+        case retry(reason: String, after: Duration?)
+    }
+
+    private func fetch(_ url: String, path: String) async -> Outcome {
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Circle-Token", value: token)
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "circle-archive")
+        requests.add(1, ordering: .relaxed)
+        do {
+            let response = try await http.execute(request, timeout: timeout)
+            let body = try await response.body.collect(upTo: Self.maximumBodyBytes)
+            switch response.status.code {
+            case 200..<300:
+                return .success(Array(body.readableBytesView))
+            case 401, 403:
+                return .failure(.unauthorized(path: path, status: Int(response.status.code)))
+            case 404:
+                return .failure(.notFound(path: path))
+            case 429:
+                return .retry(reason: "429 Too Many Requests", after: Self.retryAfter(response.headers.first(name: "Retry-After")))
+            case 500..<600:
+                return .retry(reason: "\(response.status.code) \(response.status.reasonPhrase)", after: nil)
+            default:
+                let text = String(decoding: body.readableBytesView.prefix(200), as: UTF8.self)
+                return .failure(.failed(path: path, reason: "\(response.status.code) \(response.status.reasonPhrase): \(text)"))
+            }
+        } catch {
+            // Timeouts, refused or reset connections, a body cut short: all worth another try.
+            return .retry(reason: "\(error)", after: nil)
+        }
+    }
+
+    /// `Retry-After` as seconds or as an HTTP date (RFC 9110); nil when absent or unreadable.
+    static func retryAfter(_ value: String?, now: Date = Date()) -> Duration? {
+        guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        if let seconds = Int(value) { return .seconds(max(0, seconds)) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        guard let date = formatter.date(from: value) else { return nil }
+        return .milliseconds(max(0, Int(date.timeIntervalSince(now) * 1000)))
+    }
+
+    /// Percent-escapes a query value (page tokens are base64 with `+`, `/` and `=`).
+    static func escape(_ value: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value
+    }
+
+    /// Percent-escapes a path segment; a project slug keeps its slashes.
+    static func escapePath(_ value: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~/")
+        return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value
+    }
+}
