@@ -99,7 +99,12 @@ let package = Package(
         // Fixtures and helpers shared by the test targets.
         .target(
             name: "ArchiveTestSupport",
-            dependencies: ["ArchiveStore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "ArchiveStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/ArchiveTestSupport",
             swiftSettings: swiftSettings
         ),

@@ -41,9 +41,7 @@ struct Import: AsyncParsableCommand {
 
     func run() async throws {
         var tally = ImportTally()
-        // A progress line rewrites itself with a carriage return and an erase-line sequence: only
-        // on a terminal that understands it, never in a log file or a pipe.
-        let progress = Progress(enabled: isatty(STDERR_FILENO) == 1 && processEnvironment["TERM"] != "dumb")
+        let progress = Progress.onTerminal()
         do {
             let store = try ArchiveStore(path: archive.databasePath(processEnvironment))
             defer { try? store.close() }
@@ -74,7 +72,7 @@ struct Import: AsyncParsableCommand {
             for (result, source) in zip(await task.value, sources) {
                 tally.record(try result.get(), source: source)
             }
-            progress.update(tally)
+            progress.update(tally.summary)
         }
         func submit() async throws {
             let prepared = batch.map(PreparedDelivery.init)
@@ -129,29 +127,5 @@ struct ImportTally {
 
     var summary: String {
         "stored \(stored), duplicate \(duplicate), rejected \(rejected) (\(processed) events, \(rate)/s)"
-    }
-}
-
-/// A progress line on stderr, rewritten in place at most a few times a second; only on a terminal.
-final class Progress {
-    private let enabled: Bool
-    private var lastShown = ContinuousClock.now
-    private var shown = false
-
-    init(enabled: Bool) {
-        self.enabled = enabled
-    }
-
-    func update(_ tally: ImportTally) {
-        guard enabled, ContinuousClock.now - lastShown > .milliseconds(250) else { return }
-        lastShown = .now
-        shown = true
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(tally.summary)".utf8))
-    }
-
-    func clear() {
-        guard shown else { return }
-        shown = false
-        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
 }

@@ -6,43 +6,6 @@ import Testing
 
 @testable import ArchiveBackfill
 
-/// Times of the fake's runs: pipeline n of `widgets` starts `n` hours after this, so the newest
-/// of 8 started five minutes ago. Relative to now, because a run fetched while running must end
-/// after it was fetched, as real runs do.
-let start = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 - 8 * 3600 - 300).rounded())
-
-/// `start` plus `hours` and `minutes`, as the API writes times.
-func time(_ hours: Int, minutes: Int = 0) -> String {
-    Timestamp(microseconds: Int64((start.timeIntervalSince1970 + Double(hours * 3600 + minutes * 60)) * 1e6)).iso8601
-}
-
-/// `pipelines` pipelines of gh/acme/widgets, numbered 1 (oldest) to n, an hour apart (see
-/// `start`). Each has a workflow `build` with jobs `lint` and `test` of 10 minutes; every third
-/// also has an approval job. The newest pipeline is still running unless `runningNewest` is false.
-func widgets(pipelines count: Int, runningNewest: Bool = true) -> FakeCircleCI.Project {
-    let pipelines = (1...count).reversed().map { n -> FakeCircleCI.Pipeline in
-        let created = time(n)
-        let stopped = time(n, minutes: 10)
-        let running = runningNewest && n == count
-        var jobs = [
-            APIFixtures.job(id: "job-\(n)-lint", number: n * 10, name: "lint", startedAt: created, stoppedAt: stopped),
-            APIFixtures.job(
-                id: "job-\(n)-test", number: n * 10 + 1, name: "test", status: running ? "running" : "success", startedAt: created,
-                stoppedAt: running ? nil : stopped),
-        ]
-        if n % 3 == 0 { jobs.append(APIFixtures.job(id: "job-\(n)-hold", number: nil, name: "hold", type: "approval", startedAt: nil, stoppedAt: nil)) }
-        let workflow = FakeCircleCI.Workflow(
-            id: "workflow-\(n)",
-            json: APIFixtures.workflow(
-                id: "workflow-\(n)", pipelineID: "pipeline-\(n)", pipelineNumber: n, name: "build", status: running ? "running" : "success",
-                createdAt: created, stoppedAt: running ? nil : stopped),
-            jobs: jobs)
-        return FakeCircleCI.Pipeline(
-            id: "pipeline-\(n)", json: APIFixtures.pipeline(id: "pipeline-\(n)", number: n, createdAt: created), workflows: [workflow])
-    }
-    return FakeCircleCI.Project(json: APIFixtures.project, pipelines: pipelines)
-}
-
 /// The pipeline-list requests among `requests`.
 func pipelinePages(_ requests: [String]) -> [String] {
     requests.filter { $0.hasPrefix("/api/v2/project/gh/acme/widgets/pipeline") }

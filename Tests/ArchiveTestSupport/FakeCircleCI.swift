@@ -1,4 +1,4 @@
-import ArchiveTestSupport
+import ArchiveStore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -8,48 +8,65 @@ import Synchronization
 
 /// A CircleCI API v2 for tests: `APIFixtures`-shaped data in small pages, faults injected on
 /// request, and a log of every request answered. `serve()` puts it on a loopback port.
-final class FakeCircleCI: Sendable {
-    struct Workflow: Sendable {
-        var id: String
-        var json: String
-        var jobs: [String]
+public final class FakeCircleCI: Sendable {
+    public struct Workflow: Sendable {
+        public var id: String
+        public var json: String
+        public var jobs: [String]
+
+        public init(id: String, json: String, jobs: [String]) {
+            self.id = id
+            self.json = json
+            self.jobs = jobs
+        }
     }
 
-    struct Pipeline: Sendable {
-        var id: String
-        var json: String
-        var workflows: [Workflow]
+    public struct Pipeline: Sendable {
+        public var id: String
+        public var json: String
+        public var workflows: [Workflow]
+
+        public init(id: String, json: String, workflows: [Workflow]) {
+            self.id = id
+            self.json = json
+            self.workflows = workflows
+        }
     }
 
-    struct Project: Sendable {
-        var json: String
+    public struct Project: Sendable {
+        public var json: String
         /// Newest first, as the API lists them.
-        var pipelines: [Pipeline]
+        public var pipelines: [Pipeline]
+
+        public init(json: String, pipelines: [Pipeline]) {
+            self.json = json
+            self.pipelines = pipelines
+        }
     }
 
-    struct State: Sendable {
-        var projects: [String: Project] = [:]
+    public struct State: Sendable {
+        public var projects: [String: Project] = [:]
         /// Path and query of every request, in order.
-        var requests: [String] = []
+        public var requests: [String] = []
         /// Answers given instead of the data, once each, for a path and query: (status, Retry-After).
-        var faults: [String: [(status: Int, retryAfter: String?)]] = [:]
+        public var faults: [String: [(status: Int, retryAfter: String?)]] = [:]
         /// Requests whose path and query start with one of these get 503, every time.
-        var broken: Set<String> = []
+        public var broken: Set<String> = []
     }
 
-    static let token = "fake-token"
-    let state: Mutex<State>
+    public static let token = "fake-token"
+    public let state: Mutex<State>
     let pageSize: Int
 
-    init(projects: [String: Project], pageSize: Int = 3) {
+    public init(projects: [String: Project], pageSize: Int = 3) {
         state = Mutex(State(projects: projects))
         self.pageSize = pageSize
     }
 
-    var requests: [String] { state.withLock { $0.requests } }
+    public var requests: [String] { state.withLock { $0.requests } }
 
     /// Serves the fake on an ephemeral loopback port until `stop` is called.
-    func serve() async -> (url: String, stop: @Sendable () async -> Void) {
+    public func serve() async -> (url: String, stop: @Sendable () async -> Void) {
         let router = Router()
         router.get("**") { [self] request, _ -> Response in answer(request) }
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
@@ -117,4 +134,41 @@ final class FakeCircleCI: Sendable {
     static func json(_ status: Int, _ body: String) -> Response {
         Response(status: .init(code: status), headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
     }
+}
+
+/// Times of the fake's runs: pipeline n of `widgets` starts `n` hours after this, so the newest
+/// of 8 started five minutes ago. Relative to now, because a run fetched while running must end
+/// after it was fetched, as real runs do.
+public let start = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 - 8 * 3600 - 300).rounded())
+
+/// `start` plus `hours` and `minutes`, as the API writes times.
+public func time(_ hours: Int, minutes: Int = 0) -> String {
+    Timestamp(microseconds: Int64((start.timeIntervalSince1970 + Double(hours * 3600 + minutes * 60)) * 1e6)).iso8601
+}
+
+/// `pipelines` pipelines of gh/acme/widgets, numbered 1 (oldest) to n, an hour apart (see
+/// `start`). Each has a workflow `build` with jobs `lint` and `test` of 10 minutes; every third
+/// also has an approval job. The newest pipeline is still running unless `runningNewest` is false.
+public func widgets(pipelines count: Int, runningNewest: Bool = true) -> FakeCircleCI.Project {
+    let pipelines = (1...count).reversed().map { n -> FakeCircleCI.Pipeline in
+        let created = time(n)
+        let stopped = time(n, minutes: 10)
+        let running = runningNewest && n == count
+        var jobs = [
+            APIFixtures.job(id: "job-\(n)-lint", number: n * 10, name: "lint", startedAt: created, stoppedAt: stopped),
+            APIFixtures.job(
+                id: "job-\(n)-test", number: n * 10 + 1, name: "test", status: running ? "running" : "success", startedAt: created,
+                stoppedAt: running ? nil : stopped),
+        ]
+        if n % 3 == 0 { jobs.append(APIFixtures.job(id: "job-\(n)-hold", number: nil, name: "hold", type: "approval", startedAt: nil, stoppedAt: nil)) }
+        let workflow = FakeCircleCI.Workflow(
+            id: "workflow-\(n)",
+            json: APIFixtures.workflow(
+                id: "workflow-\(n)", pipelineID: "pipeline-\(n)", pipelineNumber: n, name: "build", status: running ? "running" : "success",
+                createdAt: created, stoppedAt: running ? nil : stopped),
+            jobs: jobs)
+        return FakeCircleCI.Pipeline(
+            id: "pipeline-\(n)", json: APIFixtures.pipeline(id: "pipeline-\(n)", number: n, createdAt: created), workflows: [workflow])
+    }
+    return FakeCircleCI.Project(json: APIFixtures.project, pipelines: pipelines)
 }

@@ -1,0 +1,119 @@
+import ArchiveBackfill
+import ArchiveServer
+import ArchiveStore
+import ArgumentParser
+import Foundation
+
+struct Backfill: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fetch past pipelines, workflows and jobs from CircleCI's API into the archive.",
+        discussion: """
+            Webhooks only deliver what happens after they are set up. backfill reads a project's \
+            pipelines from CircleCI's API v2, newest first, down to --since, with their workflows and \
+            jobs, into the same tables, by the same rules: a webhook about the same run agrees with \
+            it, and the newer of the two wins. Backfilled rows have source = 'api'. Approval jobs are \
+            skipped; running workflows and jobs are stored as running and completed by their webhooks \
+            or the next backfill.
+
+            It is incremental and resumable: each page is stored with how far it got, so a second \
+            run fetches only what is new, and an interrupted one (Ctrl-C, a network error) \
+            continues where it stopped. It honors 429 Retry-After, retries server errors with \
+            backoff, and fetches --concurrency pipelines at once.
+
+            The token comes from CIRCLE_TOKEN (a personal API token; it is sent as the Circle-Token \
+            header and never printed). Progress goes to stderr on a terminal, a summary at the end.
+
+            Examples:
+              CIRCLE_TOKEN=… circle-archive backfill --project gh/acme/widgets
+              circle-archive backfill --project gh/acme/widgets --project gh/acme/gadgets \\
+                --since 30d --branch main
+              circle-archive backfill --project circleci/ORG-ID/PROJECT-ID \\
+                --api-url https://circleci.example.com/api/v2
+            """
+    )
+
+    @OptionGroup var archive: ArchiveOptions
+
+    @Option(
+        name: .customLong("project"),
+        help: ArgumentHelp(
+            "Project slug: gh/ORG/REPO, bb/ORG/REPO, or circleci/ORG-ID/PROJECT-ID (repeatable).",
+            discussion: "The slug is in the project's URL in CircleCI, and under Project Settings → Overview.",
+            valueName: "slug"))
+    var projects: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "Only pipelines created at or after this time.",
+            discussion: "An ISO date (2024-06-01), an ISO date-time, or a time ago: 12h, 90d, 12w.", valueName: "time"))
+    var since: TimeBound = TimeBound(argument: "90d")!
+
+    @Option(help: "Only pipelines of this branch.")
+    var branch: String?
+
+    @Option(help: ArgumentHelp("CircleCI's API v2 base URL; for CircleCI server, https://HOST/api/v2.", valueName: "url"))
+    var apiURL: String = BackfillOptions.defaultAPIURL
+
+    @Option(help: "Pipelines fetched at once (1 to 16); each costs a few requests.")
+    var concurrency = 4
+
+    func validate() throws {
+        guard !projects.isEmpty else { throw ValidationError("name at least one --project") }
+        guard (1...16).contains(concurrency) else { throw ValidationError("--concurrency must be 1 to 16") }
+        guard let url = URL(string: apiURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+            throw ValidationError("--api-url must be an http or https URL")
+        }
+    }
+
+    func run() async throws {
+        let environment = processEnvironment
+        guard let token = environment["CIRCLE_TOKEN"], !token.isEmpty else {
+            throw reportFailure(ConfigurationError(
+                "no API token: set CIRCLE_TOKEN to a personal API token (CircleCI → User Settings → Personal API Tokens)"))
+        }
+        let progress = Progress.onTerminal()
+        let started = ContinuousClock.now
+        let options = BackfillOptions(
+            apiURL: apiURL, token: token, projectSlugs: projects, since: since.timestamp, branch: branch, concurrency: concurrency)
+        let store: ArchiveStore
+        do {
+            store = try ArchiveStore(path: archive.databasePath(environment))
+        } catch {
+            throw reportFailure(error)
+        }
+        defer { try? store.close() }
+        let backfiller = Backfiller(store: store, options: options) { event in
+            switch event {
+            case .progress(let project, let counts):
+                progress.update("\(project): \(Self.describe(counts, since: started))")
+            case .retrying(let path, let reason, let delay):
+                progress.message("CircleCI answered \(reason) for \(path); retrying in \(Self.seconds(delay)) s")
+            }
+        }
+        do {
+            let counts = try await backfiller.run()
+            progress.clear()
+            printMessage("backfilled \(projects.joined(separator: ", ")): \(Self.describe(counts, since: started))")
+        } catch {
+            progress.clear()
+            printMessage("stopped; what was fetched is stored, and the next run continues from there")
+            throw reportFailure(error)
+        }
+    }
+
+    static func describe(_ counts: BackfillCounts, since started: ContinuousClock.Instant) -> String {
+        let elapsed = (ContinuousClock.now - started) / .seconds(1)
+        func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+        var parts = [count(counts.pipelines, "pipeline")]
+        if counts.pipelinesAlreadyFinished > 0 { parts[0] += " (and \(counts.pipelinesAlreadyFinished) already complete)" }
+        parts.append(count(counts.workflows, "workflow"))
+        parts.append(count(counts.jobs, "job") + (counts.approvalsSkipped > 0 ? " (skipped \(count(counts.approvalsSkipped, "approval job")))" : ""))
+        parts.append(count(counts.requests, "request") + (counts.retries > 0 ? " (\(counts.retries) retried)" : ""))
+        parts.append(String(format: "%.1f s", elapsed))
+        return parts.joined(separator: ", ")
+    }
+
+    static func seconds(_ duration: Duration) -> String {
+        String(format: "%.1f", duration / .seconds(1))
+    }
+}

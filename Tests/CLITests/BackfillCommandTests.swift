@@ -1,0 +1,48 @@
+import ArchiveStore
+import ArchiveTestSupport
+import Foundation
+import Testing
+
+/// `circle-archive backfill` as people run it, against the fake CircleCI API on loopback.
+@Suite struct BackfillCommandTests {
+    @Test func backfillStoresTheProjectAndPrintsASummaryOnStderr() async throws {
+        let fake = FakeCircleCI(projects: [APIFixtures.projectSlug: widgets(pipelines: 5)])
+        let (url, stop) = await fake.serve()
+        defer { Task { await stop() } }
+        let path = try makeTemporaryDirectory().appendingPathComponent("archive.sqlite").path
+        let arguments = ["backfill", "--db", path, "--project", APIFixtures.projectSlug, "--api-url", url, "--since", "30d"]
+        let result = try await run(arguments, environment: ["CIRCLE_TOKEN": FakeCircleCI.token])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.hasPrefix("backfilled gh/acme/widgets: 5 pipelines, 5 workflows, 10 jobs (skipped 1 approval job), 13 requests, "),
+                "\(result.stderr)")
+        #expect(!result.stderr.contains(FakeCircleCI.token))
+        let reader = try ArchiveReader.open(path: path)
+        var rows = RowCollector()
+        try reader.query("SELECT count(*), group_concat(DISTINCT source) FROM jobs", into: &rows)
+        #expect(rows.rows == [[.integer(10), .text("api")]])
+
+        // Run again: nothing new, nothing fetched but the project and the newest page (and the running pipeline).
+        let again = try await run(arguments, environment: ["CIRCLE_TOKEN": FakeCircleCI.token])
+        #expect(again.status == 0)
+        #expect(again.stderr.hasPrefix("backfilled gh/acme/widgets: 1 pipeline, 1 workflow, 2 jobs, 4 requests"), "\(again.stderr)")
+    }
+
+    @Test func mistakesAreExplainedWithTheirExitCodes() async throws {
+        let fake = FakeCircleCI(projects: [APIFixtures.projectSlug: widgets(pipelines: 1)])
+        let (url, stop) = await fake.serve()
+        defer { Task { await stop() } }
+        let directory = try makeTemporaryDirectory()
+        let base = ["backfill", "--db", directory.appendingPathComponent("a.sqlite").path, "--api-url", url]
+
+        let noToken = try await run(base + ["--project", APIFixtures.projectSlug])
+        #expect(noToken.status == 2 && noToken.stderr.contains("CIRCLE_TOKEN"), "\(noToken.stderr)")
+        let noProject = try await run(base, environment: ["CIRCLE_TOKEN": FakeCircleCI.token])
+        #expect(noProject.status == 2 && noProject.stderr.contains("--project"), "\(noProject.stderr)")
+        let badToken = try await run(base + ["--project", APIFixtures.projectSlug], environment: ["CIRCLE_TOKEN": "not-it"])
+        #expect(badToken.status == 1 && badToken.stderr.contains("refused the token (401)"), "\(badToken.stderr)")
+        #expect(!badToken.stderr.contains("not-it"))
+        let unknown = try await run(base + ["--project", "gh/acme/nope"], environment: ["CIRCLE_TOKEN": FakeCircleCI.token])
+        #expect(unknown.status == 1 && unknown.stderr.contains("gh/acme/nope") && unknown.stderr.contains("404"), "\(unknown.stderr)")
+    }
+}
