@@ -68,16 +68,16 @@ public struct BackfilledPipeline: Sendable {
         self.jobs = jobs
     }
 
-    /// Nothing in it can change any more: every workflow and job has a terminal status. A pipeline
-    /// without workflows counts as finished a day after it was created (a config error, or a
-    /// filtered-out push), not before: its workflows may still be starting.
+    /// Nothing in it will change any more: every workflow has a terminal status. (Jobs of a
+    /// finished workflow that never ran keep statuses like `blocked`; a rerun adds a new workflow,
+    /// which its webhooks bring.) A pipeline without workflows counts as finished a day after it
+    /// was created (a config error, or a filtered-out push), not before: they may be starting.
     public func isFinished(at now: Timestamp) -> Bool {
         if workflows.isEmpty {
             guard let created = pipeline.createdAt else { return true }
             return now.microseconds - created.microseconds > 86_400_000_000
         }
         return workflows.allSatisfy { RunStatus.terminal.contains($0.status ?? "") }
-            && jobs.allSatisfy { RunStatus.terminal.contains($0.status ?? "") }
     }
 }
 

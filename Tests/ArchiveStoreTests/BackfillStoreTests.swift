@@ -125,7 +125,8 @@ import Testing
         #expect(try store.finishedBackfilledPipelines(among: [Fixtures.pipelineID, "other"]) == [Fixtures.pipelineID])
 
         // A pipeline fetched while running is listed for the next run until it is fetched finished.
-        try await store.merge(try Self.batch(job: APIFixtures.job(status: "queued", startedAt: nil, stoppedAt: nil)))
+        let running = APIFixtures.workflow(status: "on_hold", stoppedAt: nil)
+        try await store.merge(try Self.batch(job: APIFixtures.job(status: "queued", startedAt: nil, stoppedAt: nil), workflow: running))
         let since = try #require(Timestamp(iso8601: "2024-03-01T00:00:00Z"))
         #expect(try store.unfinishedBackfilledPipelines(projectSlug: APIFixtures.projectSlug, projectID: Fixtures.projectID, since: since).map(\.id) == [Fixtures.pipelineID])
         #expect(try store.finishedBackfilledPipelines(among: [Fixtures.pipelineID]).isEmpty)
