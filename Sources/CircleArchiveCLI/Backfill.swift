@@ -109,7 +109,7 @@ struct Backfill: AsyncParsableCommand {
         parts.append(count(counts.workflows, "workflow"))
         parts.append(count(counts.jobs, "job") + (counts.approvalsSkipped > 0 ? " (skipped \(count(counts.approvalsSkipped, "approval job")))" : ""))
         parts.append(count(counts.requests, "request") + (counts.retries > 0 ? " (\(counts.retries) retried)" : ""))
-        parts.append(String(format: "%.1f s", elapsed))
+        parts.append(String(format: "%.1f s (%.1f requests/s)", elapsed, elapsed > 0 ? Double(counts.requests) / elapsed : 0))
         return parts.joined(separator: ", ")
     }
 
