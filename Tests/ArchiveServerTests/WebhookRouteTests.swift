@@ -60,21 +60,6 @@ extension ArchiveReader {
         guard case .integer(let count) = collector.rows.first?.first else { return -1 }
         return count
     }
-
-    func texts(_ sql: String) throws -> [String] {
-        var collector = RowCollector()
-        try query(sql, into: &collector)
-        return collector.rows.map { row in
-            row.map { value -> String in
-                switch value {
-                case .text(let text): return text
-                case .integer(let integer): return String(integer)
-                case .null: return "NULL"
-                default: return "\(value)"
-                }
-            }.joined(separator: "|")
-        }
-    }
 }
 
 /// Route tests run through the router alone and again over real HTTP on a loopback port.
