@@ -90,6 +90,16 @@ struct Backfill: AsyncParsableCommand {
                 progress.message("CircleCI answered \(reason) for \(path); retrying in \(Self.seconds(delay)) s")
             }
         }
+        // Ctrl-C stops at once: each page is its own transaction, so what was stored stays whole
+        // (SQLite rolls back the page in flight), and the saved progress says where to go on.
+        signal(SIGINT, SIG_IGN)
+        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        interrupt.setEventHandler {
+            progress.message("interrupted; every page stored so far is kept, and the next run continues from there")
+            Foundation.exit(130)
+        }
+        interrupt.resume()
+        defer { interrupt.cancel() }
         do {
             let counts = try await backfiller.run()
             progress.clear()

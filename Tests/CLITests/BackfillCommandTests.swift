@@ -1,6 +1,7 @@
 import ArchiveStore
 import ArchiveTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// `circle-archive backfill` as people run it, against the fake CircleCI API on loopback.
@@ -44,5 +45,38 @@ import Testing
         #expect(!badToken.stderr.contains("not-it"))
         let unknown = try await run(base + ["--project", "gh/acme/nope"], environment: ["CIRCLE_TOKEN": FakeCircleCI.token])
         #expect(unknown.status == 1 && unknown.stderr.contains("gh/acme/nope") && unknown.stderr.contains("404"), "\(unknown.stderr)")
+    }
+
+    /// Ctrl-C while CircleCI makes it wait: exit 130 at once, the pages stored so far kept, and the
+    /// next run goes on from there.
+    @Test func ctrlCStopsAtOnceAndKeepsWhatWasStored() async throws {
+        let fake = FakeCircleCI(projects: [APIFixtures.projectSlug: widgets(pipelines: 8, runningNewest: false)])
+        let secondPage = "/api/v2/project/gh/acme/widgets/pipeline?page-token=page-3"
+        fake.state.withLock { $0.faults[secondPage] = [(429, "60")] }
+        let (url, stop) = await fake.serve()
+        defer { Task { await stop() } }
+        let path = try makeTemporaryDirectory().appendingPathComponent("archive.sqlite").path
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["backfill", "--db", path, "--project", APIFixtures.projectSlug, "--api-url", url, "--since", "30d"]
+        process.environment = ["CIRCLE_TOKEN": FakeCircleCI.token]
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !fake.requests.contains(secondPage), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        try await Task.sleep(for: .milliseconds(200))
+        let interrupted = ContinuousClock.now
+        process.interrupt()
+        try await blockingWork { process.waitUntilExit() }
+        #expect(ContinuousClock.now - interrupted < .seconds(5))
+        #expect(process.terminationStatus == 130)
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(stderr.contains("interrupted; every page stored so far is kept"), "\(stderr)")
+        let resumed = try await run(
+            ["backfill", "--db", path, "--project", APIFixtures.projectSlug, "--api-url", url, "--since", "30d"],
+            environment: ["CIRCLE_TOKEN": FakeCircleCI.token])
+        #expect(resumed.status == 0)
+        #expect(resumed.stderr.hasPrefix("backfilled gh/acme/widgets: 5 pipelines"), "the first page was kept: \(resumed.stderr)")
     }
 }
