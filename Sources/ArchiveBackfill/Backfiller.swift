@@ -138,15 +138,27 @@ public final class Backfiller: Sendable {
         var coveredTo = earlier?.coveredTo
         var coveredFrom: Timestamp? = nil  // the lowest pipeline covered so far
         var historyStart = false           // the walk reached the project's first pipeline
-        var skipAbove: Timestamp? = nil    // on a resumed page: pipelines above this were stored before
+        var skipAbove: Timestamp? = nil    // below an earlier range: pipelines above this were stored before
         var newestSeen: Timestamp? = nil
+        var savedTokenInUse = false        // the next page request uses a token saved by an earlier run
         let pipelinesPath = projectPath + "/pipeline"
         while true {
             let pageFetchedAt = Timestamp.now()
             var query: [(String, String)] = []
             if let branch = options.branch { query.append(("branch", branch)) }
             if let pageToken { query.append(("page-token", pageToken)) }
-            let page = try await client.get(pipelinesPath, query: query)
+            let page: JSONValue
+            do {
+                page = try await client.get(pipelinesPath, query: query)
+            } catch .refused(let path, let status, _) where savedTokenInUse && pageToken != nil {
+                // A page token kept from an earlier run may have expired: page down from the
+                // newest page instead, skipping what is covered. Slower, never wrong.
+                onEvent(.retrying(path: path, reason: "\(status) for the saved page token; paging from the newest page", delay: .zero))
+                pageToken = nil
+                savedTokenInUse = false
+                continue
+            }
+            savedTokenInUse = false
             guard let items = page["items"]?.elements else { throw .invalidResponse(path: pipelinesPath, reason: "no items") }
             let next = page["next_page_token"]?.string.flatMap { $0.isEmpty ? nil : $0 }
             var selected: [PipelineRecord] = []
@@ -164,7 +176,6 @@ public final class Backfiller: Sendable {
             counts.withLock { $0.pipelinesAlreadyFinished += finished.count }
             let runs = try await fetchRuns(of: selected.filter { !finished.contains($0.id) }, in: context)
             let lowest = selected.last?.createdAt
-            skipAbove = nil
 
             // The range this run has made contiguous, if any, to record with the page.
             var progress: BackfillProgress? = nil
@@ -199,6 +210,7 @@ public final class Backfiller: Sendable {
                             coveredFrom = from
                             skipAbove = from
                             pageToken = earlier.pageToken
+                            savedTokenInUse = true
                         } else {
                             done = true
                         }

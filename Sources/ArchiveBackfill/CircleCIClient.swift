@@ -11,7 +11,9 @@ public enum BackfillError: Error, Sendable, CustomStringConvertible {
     case unauthorized(path: String, status: Int)
     /// 404.
     case notFound(path: String)
-    /// Another status, or the same transient failure after every retry.
+    /// Another 4xx: CircleCI refused the request itself (a page token it no longer accepts, say).
+    case refused(path: String, status: Int, reason: String)
+    /// The same transient failure after every retry, or an unexpected status.
     case failed(path: String, reason: String)
     /// A 2xx whose body is not what the API documents.
     case invalidResponse(path: String, reason: String)
@@ -24,6 +26,7 @@ public enum BackfillError: Error, Sendable, CustomStringConvertible {
         case .notFound(let path):
             "CircleCI has no \(path) (404): check the project slug (gh/ORG/REPO, bb/ORG/REPO, or circleci/ORG-ID/PROJECT-ID "
                 + "for GitLab and GitHub App projects) and that the token's user can see it"
+        case .refused(let path, let status, let reason): "CircleCI refused \(path) (\(status)): \(reason)"
         case .failed(let path, let reason): "\(path): \(reason)"
         case .invalidResponse(let path, let reason): "unexpected answer from CircleCI for \(path): \(reason)"
         case .store(let error): error.message
@@ -151,7 +154,9 @@ final class CircleCIClient: Sendable {
                 return .retry(reason: "\(response.status.code) \(response.status.reasonPhrase)", after: nil)
             default:
                 let text = String(decoding: body.readableBytesView.prefix(200), as: UTF8.self)
-                return .failure(.failed(path: path, reason: "\(response.status.code) \(response.status.reasonPhrase): \(text)"))
+                let status = Int(response.status.code)
+                let reason = "\(response.status.reasonPhrase): \(text)"
+                return .failure((400..<500).contains(status) ? .refused(path: path, status: status, reason: reason) : .failed(path: path, reason: "\(status) \(reason)"))
             }
         } catch {
             // Timeouts, refused or reset connections, a body cut short: all worth another try.

@@ -146,6 +146,32 @@ func pipelinePages(_ requests: [String]) -> [String] {
         }
     }
 
+    /// A page token saved by an earlier run that CircleCI no longer accepts: page down from the
+    /// newest page instead, without asking about the pipelines already stored.
+    @Test func anExpiredPageTokenFallsBackToPagingFromTheTop() async throws {
+        try await withFake([APIFixtures.projectSlug: widgets(pipelines: 8, runningNewest: false)]) { fake, url, store in
+            let since = try #require(Timestamp(iso8601: time(4, minutes: 30)))
+            _ = try await Backfiller(store: store, options: Self.options(url, since: since)).run()
+            var progress = try #require(try store.backfillProgress(projectSlug: APIFixtures.projectSlug, branch: ""))
+            progress.pageToken = "expired"
+            let (organization, project) = try #require(APIRecords.project(try JSONValue(parsing: Array(APIFixtures.project.utf8))))
+            try await store.merge(BackfillBatch(organization: organization, project: project, pipelines: [], progress: progress, fetchedAt: .now()))
+
+            fake.state.withLock { $0.requests = [] }
+            let events = EventLog()
+            _ = try await Backfiller(store: store, options: Self.options(url)) { event in events.events.withLock { $0.append(event) } }.run()
+            #expect(try store.reader.texts("SELECT min(number), max(number) FROM pipelines") == ["1|8"])
+            #expect(pipelinePages(fake.requests) == [
+                "/api/v2/project/gh/acme/widgets/pipeline", "/api/v2/project/gh/acme/widgets/pipeline?page-token=expired",
+                "/api/v2/project/gh/acme/widgets/pipeline", "/api/v2/project/gh/acme/widgets/pipeline?page-token=page-3",
+                "/api/v2/project/gh/acme/widgets/pipeline?page-token=page-6",
+            ])
+            // Pipelines 5 to 8 were stored by the first run and not asked about again.
+            #expect(!fake.requests.contains { $0.contains("/pipeline-5/") || $0.contains("/pipeline-8/") }, "\(fake.requests)")
+            #expect(events.events.withLock { $0.contains { if case .retrying(_, let reason, _) = $0 { reason.contains("saved page token") } else { false } } })
+        }
+    }
+
     @Test func gitLabPipelinesWithoutVcsAreStoredFromTheirTriggerParameters() async throws {
         let slug = "circleci/DdaVtNus/6EkDPZoN"
         let project = FakeCircleCI.Project(

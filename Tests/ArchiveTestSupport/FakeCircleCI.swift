@@ -122,8 +122,12 @@ public final class FakeCircleCI: Sendable {
         }
     }
 
-    /// Page tokens are opaque to clients; here they are `page-N`, N the first item's index.
+    /// Page tokens are opaque to clients; here they are `page-N`, N the first item's index. Any
+    /// other token is refused with 400, as an expired one would be.
     private func page(_ items: [String], token: String?) -> Response {
+        if let token, !token.hasPrefix("page-") || Int(token.dropFirst("page-".count)) == nil {
+            return Self.json(400, #"{"message":"Invalid page token."}"#)
+        }
         let start = token.flatMap { Int($0.dropFirst("page-".count)) } ?? 0
         let next = start + pageSize < items.count ? "page-\(start + pageSize)" : nil
         return Self.json(200, APIFixtures.page(Array(items.dropFirst(start).prefix(pageSize)), next: next))
