@@ -103,17 +103,8 @@ public final class Backfiller: Sendable {
         return current
     }
 
-    /// Where in a project's pipeline list the walk is.
-    private enum Phase {
-        /// Above what earlier runs covered: new pipelines, down to `coveredTo`.
-        case above(BackfillProgress)
-        /// Extending the covered range downward, towards `since`.
-        case below
-    }
-
     private func backfill(projectSlug slug: String) async throws(BackfillError) {
         let projectPath = "/project/" + CircleCIClient.escapePath(slug)
-        let fetchedAt = Timestamp.now()
         let document = try await client.get(projectPath)
         guard let (organization, project) = APIRecords.project(document) else {
             throw .invalidResponse(path: projectPath, reason: "no project id")
@@ -131,102 +122,33 @@ public final class Backfiller: Sendable {
             try await commit(try await fetchRuns(of: chunk, in: context), context: context, progress: nil, fetchedAt: Timestamp.now())
         }
 
-        // 2 and 3. The pipeline list, newest first.
+        // 2 and 3. The pipeline list, newest first (see `PipelineWalk`).
         let earlier = try stored { () throws(StoreError) in try store.backfillProgress(projectSlug: slug, branch: branch) }
-        var phase: Phase = earlier.map { .above($0) } ?? .below
-        var pageToken: String? = nil
-        var coveredTo = earlier?.coveredTo
-        var coveredFrom: Timestamp? = nil  // the lowest pipeline covered so far
-        var historyStart = false           // the walk reached the project's first pipeline
-        var skipAbove: Timestamp? = nil    // below an earlier range: pipelines above this were stored before
-        var newestSeen: Timestamp? = nil
-        var savedTokenInUse = false        // the next page request uses a token saved by an earlier run
+        var walk = PipelineWalk(projectSlug: slug, branch: branch, since: options.since, earlier: earlier)
         let pipelinesPath = projectPath + "/pipeline"
-        while true {
-            let pageFetchedAt = Timestamp.now()
+        while !walk.isDone {
+            let fetchedAt = Timestamp.now()
             var query: [(String, String)] = []
             if let branch = options.branch { query.append(("branch", branch)) }
-            if let pageToken { query.append(("page-token", pageToken)) }
+            if let token = walk.pageToken { query.append(("page-token", token)) }
             let page: JSONValue
             do {
                 page = try await client.get(pipelinesPath, query: query)
-            } catch .refused(let path, let status, _) where savedTokenInUse && pageToken != nil {
+            } catch .refused(let path, let status, _) where walk.usesSavedToken {
                 // A page token kept from an earlier run may have expired: page down from the
                 // newest page instead, skipping what is covered. Slower, never wrong.
                 onEvent(.retrying(path: path, reason: "\(status) for the saved page token; paging from the newest page", delay: .zero))
-                pageToken = nil
-                savedTokenInUse = false
+                walk.forgetSavedToken()
                 continue
             }
-            savedTokenInUse = false
             guard let items = page["items"]?.elements else { throw .invalidResponse(path: pipelinesPath, reason: "no items") }
+            let pipelines = items.compactMap { APIRecords.pipeline($0, projectID: project.id) }
             let next = page["next_page_token"]?.string.flatMap { $0.isEmpty ? nil : $0 }
-            var selected: [PipelineRecord] = []
-            var reachedSince = false, reachedCovered = false
-            for item in items {
-                guard let pipeline = APIRecords.pipeline(item, projectID: project.id) else { continue }
-                let created = pipeline.createdAt ?? pageFetchedAt
-                if created < options.since { reachedSince = true; break }
-                if case .above(let progress) = phase, created <= progress.coveredTo { reachedCovered = true; break }
-                newestSeen = newestSeen ?? created
-                if let skipAbove, created > skipAbove { continue }
-                selected.append(pipeline)
-            }
+            let (selected, progress) = walk.take(pipelines, next: next, fetchedAt: fetchedAt)
             let finished = try stored { () throws(StoreError) in try store.finishedBackfilledPipelines(among: selected.map(\.id)) }
             counts.withLock { $0.pipelinesAlreadyFinished += finished.count }
             let runs = try await fetchRuns(of: selected.filter { !finished.contains($0.id) }, in: context)
-            let lowest = selected.last?.createdAt
-
-            // The range this run has made contiguous, if any, to record with the page.
-            var progress: BackfillProgress? = nil
-            var done = false
-            switch phase {
-            case .below:
-                coveredTo = coveredTo ?? newestSeen
-                if reachedSince {
-                    coveredFrom = options.since
-                } else if next == nil {
-                    historyStart = true
-                } else if let lowest {
-                    coveredFrom = lowest
-                }
-                if let coveredTo {
-                    progress = BackfillProgress(
-                        projectSlug: slug, branch: branch, coveredFrom: historyStart ? nil : coveredFrom ?? coveredTo,
-                        coveredTo: coveredTo, pageToken: reachedSince ? pageToken : next)
-                }
-                done = reachedSince || next == nil
-                pageToken = next
-            case .above(let earlier):
-                if reachedCovered || reachedSince || next == nil {
-                    let top = newestSeen.map { max($0, earlier.coveredTo) } ?? earlier.coveredTo
-                    coveredTo = top
-                    if reachedCovered {
-                        // Joined to the earlier range: continue below it if it stops short of since.
-                        progress = BackfillProgress(
-                            projectSlug: slug, branch: branch, coveredFrom: earlier.coveredFrom, coveredTo: top, pageToken: earlier.pageToken)
-                        if let from = earlier.coveredFrom, from > options.since {
-                            phase = .below
-                            coveredFrom = from
-                            skipAbove = from
-                            pageToken = earlier.pageToken
-                            savedTokenInUse = true
-                        } else {
-                            done = true
-                        }
-                    } else {
-                        // The earlier range is older than since (or gone): this run's range replaces it.
-                        progress = BackfillProgress(
-                            projectSlug: slug, branch: branch, coveredFrom: reachedSince ? options.since : nil, coveredTo: top,
-                            pageToken: reachedSince ? pageToken : nil)
-                        done = true
-                    }
-                } else {
-                    pageToken = next
-                }
-            }
-            try await commit(runs, context: context, progress: progress, fetchedAt: pageFetchedAt)
-            if done { return }
+            try await commit(runs, context: context, progress: progress, fetchedAt: fetchedAt)
         }
     }
 
