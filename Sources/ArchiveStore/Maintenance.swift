@@ -3,7 +3,8 @@ import GRDB
 
 extension ArchiveReader {
     /// Facts about the archive as (metric, value) rows: schema version, size, `PRAGMA quick_check`,
-    /// row counts, first and last event, and events by type over the last 24 hours and 7 days.
+    /// row counts (and how many came from `backfill`, and how far it got), first and last event,
+    /// and events by type over the last 24 hours and 7 days.
     public func stats(now: Timestamp = .now(), into sink: inout some RowSink) throws {
         var rows: [[SQLValue]] = []
         func add(_ metric: String, _ value: SQLValue) { rows.append([.text(metric), value]) }
@@ -21,6 +22,20 @@ extension ArchiveReader {
                 add("quick_check", .text(try String.fetchAll(db, sql: "PRAGMA quick_check").joined(separator: "; ")))
                 for table in ["events", "organizations", "projects", "pipelines", "workflows", "jobs", "rejected_deliveries"] {
                     add("rows.\(table)", .integer(try Int64.fetchOne(db, sql: "SELECT count(*) FROM \(table)") ?? 0))
+                }
+                // Rows whose newest values came from `backfill`, and how far it got per project.
+                if try db.tableExists("backfill_progress") {
+                    for table in ["pipelines", "workflows", "jobs"] {
+                        let count = try Int64.fetchOne(db, sql: "SELECT count(*) FROM \(table) WHERE source = 'api'") ?? 0
+                        add("rows.\(table).from_api", .integer(count))
+                    }
+                    for progress in try Row.fetchAll(
+                        db, sql: "SELECT project_slug, branch, covered_from, covered_to FROM backfill_progress ORDER BY 1, 2") {
+                        let branch: String = progress[1]
+                        let from: String = progress[2]
+                        add("backfilled.\(progress[0] as String)\(branch.isEmpty ? "" : "@" + branch)",
+                            .text("\(from.isEmpty ? "first pipeline" : from) to \(progress[3] as String)"))
+                    }
                 }
                 // An archive not yet migrated by a newer server has no counters.
                 for counter in try db.tableExists("archive_counters")

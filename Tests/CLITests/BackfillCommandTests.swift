@@ -22,6 +22,9 @@ import Testing
         var rows = RowCollector()
         try reader.query("SELECT count(*), group_concat(DISTINCT source) FROM jobs", into: &rows)
         #expect(rows.rows == [[.integer(10), .text("api")]])
+        let stats = try await run(["stats", "--db", path, "--format", "csv"])
+        #expect(stats.stdout.contains("rows.jobs.from_api,10"), "\(stats.stdout)")
+        #expect(stats.stdout.contains("backfilled.gh/acme/widgets,first pipeline to \(time(5))"), "\(stats.stdout)")
 
         // Run again: nothing new, nothing fetched but the project and the newest page (and the running pipeline).
         let again = try await run(arguments, environment: ["CIRCLE_TOKEN": FakeCircleCI.token])
