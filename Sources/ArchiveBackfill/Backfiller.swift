@@ -61,10 +61,10 @@ public enum BackfillEvent: Sendable {
 /// 1. Pipelines an earlier run left unfinished (running, queued, on hold) are fetched again.
 /// 2. From the newest page down to the newest pipeline earlier runs covered: everything new.
 /// 3. If the covered range does not reach `since` yet (an interrupted run, or a longer `since`),
-///    from the saved page token on down to `since`, so no page is asked for twice.
+///    from the saved page token on down to `since`, without paging through the covered range.
 ///
 /// A pipeline fetched finished is never asked about again; an interrupted run loses at most the
-/// page it was on.
+/// page it was on (see `PipelineWalk` for the one case where list pages are asked for again).
 public final class Backfiller: Sendable {
     private let store: ArchiveStore
     private let options: BackfillOptions
