@@ -59,6 +59,9 @@ struct Backfill: AsyncParsableCommand {
 
     func validate() throws {
         guard !projects.isEmpty else { throw ValidationError("name at least one --project") }
+        for slug in projects where slug.split(separator: "/", omittingEmptySubsequences: false).count != 3 || slug.contains("//") {
+            throw ValidationError("\(slug) is not a project slug: gh/ORG/REPO, bb/ORG/REPO or circleci/ORG-ID/PROJECT-ID")
+        }
         guard (1...16).contains(concurrency) else { throw ValidationError("--concurrency must be 1 to 16") }
         guard let url = URL(string: apiURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
             throw ValidationError("--api-url must be an http or https URL")

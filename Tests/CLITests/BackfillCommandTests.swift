@@ -43,6 +43,11 @@ import Testing
         #expect(noToken.status == 2 && noToken.stderr.contains("CIRCLE_TOKEN"), "\(noToken.stderr)")
         let noProject = try await run(base, environment: ["CIRCLE_TOKEN": FakeCircleCI.token])
         #expect(noProject.status == 2 && noProject.stderr.contains("--project"), "\(noProject.stderr)")
+        for slug in ["acme/widgets", "gh/acme/widgets/", "gh//widgets"] {
+            let malformed = try await run(base + ["--project", slug], environment: ["CIRCLE_TOKEN": FakeCircleCI.token])
+            #expect(malformed.status == 2 && malformed.stderr.contains("is not a project slug"), "\(slug): \(malformed.stderr)")
+        }
+        #expect(!fake.requests.contains { $0.contains("acme/widgets/") || $0.contains("//") }, "nothing was asked for a malformed slug")
         let badToken = try await run(base + ["--project", APIFixtures.projectSlug], environment: ["CIRCLE_TOKEN": "not-it"])
         #expect(badToken.status == 1 && badToken.stderr.contains("refused the token (401)"), "\(badToken.stderr)")
         #expect(!badToken.stderr.contains("not-it"))
