@@ -1,4 +1,4 @@
-import ArchiveStore
+@testable import ArchiveStore
 import Foundation
 import Testing
 
@@ -31,5 +31,14 @@ struct CookbookTests {
             // The sample events are from 2024: a query over the last days finds nothing; the others must.
             if !sql.contains("'now'") { #expect(!rows.rows.isEmpty, "\(name) found nothing in the sample archive") }
         }
+    }
+
+    /// The PromQL failure rate in README's Metrics section names the failure statuses the reports use.
+    @Test func thePromQLFailureRateCountsFailuresAsReportsDo() throws {
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../README.md").standardized
+        let text = try String(contentsOf: readme, encoding: .utf8)
+        let failures = RunStatus.failures.joined(separator: "|")
+        #expect(text.contains(#"status=~"\#(failures)""#))
+        #expect(text.contains(#"status=~"success|\#(failures)""#))
     }
 }
