@@ -47,11 +47,12 @@ struct WebhookController: Sendable {
             return reply(.unauthorized, exchange)
         }
         let delivery = PreparedDelivery(body: body, headers: request.headers.map { ($0.name.canonicalName, $0.value) })
-        if let event = delivery.event { exchange.eventType = event.type }
+        let event = delivery.event
+        if let event { exchange.eventType = event.type }
         do {
             switch try await store.receive(delivery) {
             case .stored(let id):
-                if let event = delivery.event { metrics.archived(event) }
+                if let event { metrics.archived(event) }
                 return reply(.stored(id: id), exchange)
             case .duplicate(let id): return reply(.duplicate(id: id), exchange)
             case .rejected(let reason): return reply(.rejected(reason: reason), exchange)

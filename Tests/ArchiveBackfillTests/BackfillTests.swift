@@ -229,6 +229,25 @@ func pipelinePages(_ requests: [String]) -> [String] {
         }
     }
 
+    /// What README promises of the defaults, and a Retry-After longer than the cap waits the cap.
+    @Test func retriesFollowTheDocumentedDefaultsAndALongRetryAfterIsCapped() async throws {
+        let defaults = RetryPolicy()
+        #expect(defaults.attempts == 6 && defaults.baseDelay == .milliseconds(500) && defaults.maximumDelay == .seconds(30))
+        #expect(defaults.maximumRetryAfter == .seconds(120))
+        let options = BackfillOptions(token: "t", projectSlugs: [], since: .now())
+        #expect(options.timeout == .seconds(30) && options.concurrency == 4 && options.apiURL == "https://circleci.com/api/v2")
+
+        try await withFake([APIFixtures.projectSlug: widgets(pipelines: 2)]) { fake, url, store in
+            fake.state.withLock { $0.faults["/api/v2/project/gh/acme/widgets"] = [(429, "3600")] }
+            var capped = Self.options(url)
+            capped.retry.maximumRetryAfter = .milliseconds(50)
+            let started = ContinuousClock.now
+            let counts = try await Backfiller(store: store, options: capped).run()
+            #expect(counts.pipelines == 2 && counts.retries == 1)
+            #expect(ContinuousClock.now - started < .seconds(10))
+        }
+    }
+
     /// A webhook and a backfill of the same run give the rows the webhook alone gives.
     @Test func backfillAgreesWithWebhooksForTheSameJobs() async throws {
         let project = FakeCircleCI.Project(
