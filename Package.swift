@@ -31,7 +31,8 @@ let package = Package(
         .target(
             name: "ArchiveMigrations",
             path: "migrations",
-            resources: [.embedInCode("0001_initial.sql"), .embedInCode("0002_archive_counters.sql"), .embedInCode("0003_backfill.sql")],
+            resources: [.embedInCode("0001_initial.sql"), .embedInCode("0002_archive_counters.sql"), .embedInCode("0003_backfill.sql"),
+                        .embedInCode("0004_canonical_project_slugs.sql")],
             swiftSettings: swiftSettings
         ),
         .target(

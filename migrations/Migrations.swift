@@ -15,5 +15,8 @@ public enum Migrations {
         Migration(id: "0001_initial", sql: String(decoding: PackageResources._001_initial_sql, as: UTF8.self)),
         Migration(id: "0002_archive_counters", sql: String(decoding: PackageResources._002_archive_counters_sql, as: UTF8.self)),
         Migration(id: "0003_backfill", sql: String(decoding: PackageResources._003_backfill_sql, as: UTF8.self)),
+        Migration(
+            id: "0004_canonical_project_slugs",
+            sql: String(decoding: PackageResources._004_canonical_project_slugs_sql, as: UTF8.self)),
     ]
 }

@@ -7,7 +7,11 @@ public struct BackfillOptions: Sendable {
 
     public var apiURL: String
     public var token: String
-    public var projectSlugs: [String]
+    /// In their canonical spelling (`gh/…` for `github/…`, see `ProjectSlug`), each once: backfill
+    /// progress is kept per canonical slug, so both spellings resume the same walk.
+    public var projectSlugs: [String] {
+        didSet { projectSlugs = Self.canonical(projectSlugs) }
+    }
     /// Pipelines created before this are not fetched.
     public var since: Timestamp
     /// Only this branch's pipelines (the API's `branch` filter); nil for all.
@@ -18,13 +22,18 @@ public struct BackfillOptions: Sendable {
     /// Per request, from sending to the whole body.
     public var timeout: Duration
 
+    private static func canonical(_ slugs: [String]) -> [String] {
+        var seen = Set<String>()
+        return slugs.map(ProjectSlug.canonical).filter { seen.insert($0).inserted }
+    }
+
     public init(
         apiURL: String = defaultAPIURL, token: String, projectSlugs: [String], since: Timestamp, branch: String? = nil,
         concurrency: Int = 4, retry: RetryPolicy = RetryPolicy(), timeout: Duration = .seconds(30)
     ) {
         self.apiURL = apiURL
         self.token = token
-        self.projectSlugs = projectSlugs
+        self.projectSlugs = Self.canonical(projectSlugs)
         self.since = since
         self.branch = branch
         self.concurrency = concurrency

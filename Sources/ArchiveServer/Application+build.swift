@@ -45,7 +45,8 @@ public func buildApplication(
 public func buildRouter(
     store: ArchiveStore, metrics: ArchiveMetrics, configuration: ServeConfiguration, logger: Logger
 ) -> Router<ArchiveRequestContext> {
-    let router = Router(context: ArchiveRequestContext.self)
+    // HEAD answers like GET without a body: load balancers probe /healthz with it.
+    let router = Router(context: ArchiveRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: AllowedMethodsMiddleware(allowed: [
         WebhookController.path: [.post],
         "/healthz": [.get, .head],

@@ -90,9 +90,12 @@ public final class ArchiveMetrics: Sendable {
     }
 
     /// Records what a newly archived event says about CI. Call it once per event, for `stored`
-    /// outcomes only, so CircleCI's retries and duplicates never count twice.
-    public func archived(_ event: WebhookEvent) {
+    /// outcomes only, so CircleCI's retries and duplicates never count twice. A run counts only
+    /// when the event completed it (`completesRun`): the several events of a cancelled workflow
+    /// count one workflow, with the duration the first of them reported.
+    public func archived(_ event: WebhookEvent, completesRun: Bool) {
         eventHappened(at: event.happenedAt)
+        guard completesRun else { return }
         let project = event.project?.slug ?? event.project?.name ?? Self.unknownLabel
         switch event.type {
         case "job-completed":

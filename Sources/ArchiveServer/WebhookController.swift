@@ -51,8 +51,8 @@ struct WebhookController: Sendable {
         if let event { exchange.eventType = event.type }
         do {
             switch try await store.receive(delivery) {
-            case .stored(let id):
-                if let event { metrics.archived(event) }
+            case .stored(let id, let completesRun):
+                if let event { metrics.archived(event, completesRun: completesRun) }
                 return reply(.stored(id: id), exchange)
             case .duplicate(let id): return reply(.duplicate(id: id), exchange)
             case .rejected(let reason): return reply(.rejected(reason: reason), exchange)

@@ -82,7 +82,7 @@ public final class ArchiveStore: Sendable {
             commitDuration.recordNanoseconds(Int64(duration / .nanoseconds(1)))
             recent.insert(outcomes.lazy.compactMap { outcome in
                 switch outcome {
-                case .stored(let id), .duplicate(let id): id
+                case .stored(let id, _), .duplicate(let id): id
                 case .rejected: nil
                 }
             })
@@ -325,6 +325,7 @@ public final class ArchiveStore: Sendable {
         _ deliveries: [PreparedDelivery], context: WriteContext, in db: Database
     ) throws -> [DeliveryOutcome] {
         var entities = EntityUpserts()
+        var completedRuns = CompletedRuns()
         let outcomes = try deliveries.map { delivery throws -> DeliveryOutcome in
             switch delivery.content {
             case .event(let event, let payload):
@@ -335,7 +336,7 @@ public final class ArchiveStore: Sendable {
                 ], in: db)
                 guard db.changesCount > 0 else { return .duplicate(id: event.id) }
                 entities.add(entitiesOf: event)
-                return .stored(id: event.id)
+                return .stored(id: event.id, completesRun: try completedRuns.isFirstCompletion(by: event, in: db))
             case .malformed(let reason, let eventType, let headers, let body, let digest):
                 try db.cachedStatement(sql: Schema.insertRejected).execute(arguments: [
                     delivery.receivedAt, reason, eventType, headers, body, digest,
@@ -373,8 +374,11 @@ public struct Delivery: Sendable {
 }
 
 public enum DeliveryOutcome: Sendable, Equatable {
-    /// Committed for the first time.
-    case stored(id: String)
+    /// Committed for the first time. `completesRun` is true when the event is the first to give
+    /// its workflow (a `workflow-completed` event) or its job (`job-completed`) a terminal status
+    /// in the archive: cancelling a workflow sends several events, and counters of completed runs
+    /// (`/metrics`) must count it once, as reports do.
+    case stored(id: String, completesRun: Bool = false)
     /// That event id was archived already; nothing changed.
     case duplicate(id: String)
     /// The body is not an acceptable event; it was kept in `rejected_deliveries`.

@@ -10,7 +10,7 @@ public enum APIRecords {
         let organizationID = document["organization_id"]?.string
         return (
             organizationID.map { OrganizationRecord(id: $0, name: document["organization_name"]?.string) },
-            ProjectRecord(id: id, slug: document["slug"]?.string, name: document["name"]?.string, organizationID: organizationID)
+            ProjectRecord(id: id, slug: document["slug"]?.string.map(ProjectSlug.canonical), name: document["name"]?.string, organizationID: organizationID)
         )
     }
 

@@ -92,9 +92,8 @@ extension JSONValue {
     /// levels; the limit keeps a hostile body from exhausting the stack.
     public static let maximumDepth = 128
 
-    /// The longest string accepted, in UTF-8 bytes (escapes counted as written). Commit messages
-    /// are the longest strings CircleCI sends; the limit refuses a body that is one huge value.
-    public static let maximumStringBytes = 256 * 1024
+    // Strings have no limit of their own: a body is already bounded by `--max-body-bytes` (and an
+    // import line by `--max-line-bytes`), and whatever those admit must not be refused for its size.
 
     /// Parses one JSON document: UTF-8, no byte-order mark, nothing but white space after the value.
     /// Objects with a repeated key are refused, so no two readers can disagree on a field's value.
@@ -279,7 +278,6 @@ private struct JSONReader {
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                try checkLength(from: start)
                 let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
                 // ASCII is valid UTF-8 as it stands; only other text needs validating.
@@ -309,7 +307,6 @@ private struct JSONReader {
                     throw JSONParseError(offset: chunkStart, reason: "string is not valid UTF-8")
                 }
                 scalars.append(contentsOf: text.unicodeScalars)
-                try checkLength(from: start)
                 if byte == UInt8(ascii: "\"") {
                     index += 1
                     return String(scalars)
@@ -322,12 +319,6 @@ private struct JSONReader {
             index += 1
         }
         throw failure("unterminated string")
-    }
-
-    private func checkLength(from start: Int) throws(JSONParseError) {
-        guard index - start <= JSONValue.maximumStringBytes else {
-            throw JSONParseError(offset: start, reason: "string longer than \(JSONValue.maximumStringBytes) bytes")
-        }
     }
 
     /// Decodes one escape sequence starting at its backslash.

@@ -10,8 +10,11 @@ import Foundation
 public struct RunFilter: Sendable, Equatable {
     public var since: Timestamp?
     public var until: Timestamp?
-    /// Project slugs (`gh/acme/widgets`); any one matches.
-    public var projects: [String]
+    /// Project slugs (`gh/acme/widgets`), in their canonical spelling (see `ProjectSlug`); any
+    /// one matches.
+    public var projects: [String] {
+        didSet { projects = projects.map(ProjectSlug.canonical) }
+    }
     public var branch: String?
     public var workflow: String?
     public var job: String?
@@ -22,7 +25,7 @@ public struct RunFilter: Sendable, Equatable {
     ) {
         self.since = since
         self.until = until
-        self.projects = projects
+        self.projects = projects.map(ProjectSlug.canonical)
         self.branch = branch
         self.workflow = workflow
         self.job = job

@@ -168,7 +168,7 @@ extension WebhookEvent {
         }
         if let projectID {
             project = ProjectRecord(
-                id: projectID, slug: projectMap?["slug"]?.string, name: projectMap?["name"]?.string,
+                id: projectID, slug: projectMap?["slug"]?.string.map(ProjectSlug.canonical), name: projectMap?["name"]?.string,
                 organizationID: organizationID)
         }
         if let pipelineID, let pipelineMap {

@@ -3,10 +3,12 @@ import ArchiveStore
 import ArgumentParser
 import Foundation
 
-/// Exit codes, documented in README: 0 success, 1 failure, 2 usage or configuration error.
+/// Exit codes, documented in README: 0 success, 1 failure, 2 usage or configuration error, 130
+/// stopped by Ctrl-C (128 + SIGINT, as shells report it).
 enum ExitStatus {
     static let failure = ExitCode(1)
     static let usage = ExitCode(2)
+    static let interrupted = ExitCode(130)
 }
 
 /// CLI-level failures that are neither a store nor a configuration error.

@@ -40,26 +40,58 @@ struct Import: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var tally = ImportTally()
-        let progress = Progress.onTerminal()
+        // Every input is opened and looked at before the archive is: a missing file or a
+        // pretty-printed JSON document must not leave an empty archive (and its -wal, -shm) behind.
+        let inputs: [Input]
         do {
-            let store = try ArchiveStore(path: archive.databasePath(processEnvironment))
-            defer { try? store.close() }
-            for file in files {
-                try await importFile(file, into: store, tally: &tally, progress: progress)
-            }
+            inputs = try files.map { try Input(path: $0, maximumLineBytes: maxLineBytes) }
         } catch {
-            progress.clear()
-            printMessage(tally.summary)
             throw reportFailure(error)
         }
+        var tally = ImportTally()
+        let progress = Progress.onTerminal()
+        let interruption = Interruption.onSIGINT()
+        defer { interruption.cancel() }
+        let store: ArchiveStore
+        do {
+            store = try ArchiveStore(path: archive.databasePath(processEnvironment))
+        } catch {
+            throw reportFailure(error)
+        }
+        var failure: (any Error)?
+        var position = ""
+        do {
+            for input in inputs {
+                position = try await importFile(input, into: store, tally: &tally, progress: progress, interruption: interruption)
+                if interruption.happened { break }
+            }
+        } catch {
+            failure = error
+        }
+        // Every batch has been awaited by now, so closing cannot cut one short.
+        do { try store.close() } catch { failure = failure ?? error }
         progress.clear()
         printMessage(tally.summary)
+        if let failure { throw reportFailure(failure) }
+        if interruption.happened {
+            printMessage(
+                "interrupted at \(position); everything before it is stored. Run the same command again to continue: "
+                    + "events already archived are skipped as duplicates.")
+            throw ExitStatus.interrupted
+        }
+        if tally.rejected > 0 {
+            printError(
+                "\(tally.rejected) line\(tally.rejected == 1 ? " was" : "s were") rejected (reasons above; kept in rejected_deliveries); "
+                    + "the other lines are stored")
+            throw ExitStatus.failure
+        }
     }
 
-    private func importFile(_ file: String, into store: ArchiveStore, tally: inout ImportTally, progress: Progress) async throws {
-        let reader = try LineReader(path: file, maximumLineBytes: maxLineBytes)
-        let name = file == "-" ? "stdin" : file
+    /// Imports one input; returns where it stopped (`file:line`), for the message after a Ctrl-C.
+    private func importFile(
+        _ input: Input, into store: ArchiveStore, tally: inout ImportTally, progress: Progress, interruption: Interruption
+    ) async throws -> String {
+        let reader = try input.open()
         var batch: [Delivery] = []
         var sources: [String] = []
         var lineNumber = 0
@@ -81,21 +113,83 @@ struct Import: AsyncParsableCommand {
             batch.removeAll(keepingCapacity: true)
             sources.removeAll(keepingCapacity: true)
         }
-        while let line = try reader.next() {
-            lineNumber += 1
-            let source = "\(name):\(lineNumber)"
-            switch line {
-            case .tooLong:
-                tally.record(.rejected(reason: "line longer than \(maxLineBytes) bytes, skipped"), source: source)
-            case .text(let bytes):
-                guard bytes.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) else { continue }
-                batch.append(Delivery(body: bytes, headers: [("x-circle-archive-import", source)]))
-                sources.append(source)
-                if batch.count >= batchSize { try await submit() }
+        do {
+            while !interruption.happened, let line = try reader.next() {
+                lineNumber += 1
+                let source = "\(input.name):\(lineNumber)"
+                switch line {
+                case .tooLong:
+                    tally.record(.rejected(reason: "line longer than \(maxLineBytes) bytes, skipped"), source: source)
+                case .text(let bytes):
+                    guard !Input.isBlank(bytes) else { continue }
+                    batch.append(Delivery(body: bytes, headers: [("x-circle-archive-import", source)]))
+                    sources.append(source)
+                    if batch.count >= batchSize { try await submit() }
+                }
             }
+            if !batch.isEmpty { try await submit() }
+            try await finishInFlight()
+        } catch {
+            // The batch being committed finishes before the error goes up and the store closes.
+            try? await finishInFlight()
+            throw error
         }
-        if !batch.isEmpty { try await submit() }
-        try await finishInFlight()
+        return "\(input.name):\(lineNumber)"
+    }
+}
+
+/// One file (or stdin) to import, checked before anything is written: it can be opened, and its
+/// first line is not the start of a pretty-printed JSON document or array, whose lines would each
+/// be rejected as fragments.
+private struct Input {
+    let path: String
+    var name: String { path == "-" ? "stdin" : path }
+    /// Stdin can be read only once, so the reader that was checked is the one imported from.
+    private let checkedStdin: LineReader?
+    private let maximumLineBytes: Int
+
+    init(path: String, maximumLineBytes: Int) throws {
+        self.path = path
+        self.maximumLineBytes = maximumLineBytes
+        var info = stat()
+        if path != "-", stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
+            throw CLIError.input("\(path) is a directory; name the files to import")
+        }
+        let reader = try LineReader(path: path, maximumLineBytes: maximumLineBytes)
+        var firstLine: LineReader.Line?
+        repeat {
+            firstLine = try reader.next()
+            if case .text(let bytes) = firstLine, Self.isBlank(bytes) { continue }
+            break
+        } while true
+        if let firstLine { reader.pushBack(firstLine) }
+        if case .text(let bytes) = firstLine { try Self.checkShape(firstLine: bytes, name: path == "-" ? "stdin" : path) }
+        checkedStdin = path == "-" ? reader : nil
+    }
+
+    func open() throws -> LineReader {
+        try checkedStdin ?? LineReader(path: path, maximumLineBytes: maximumLineBytes)
+    }
+
+    static func isBlank(_ bytes: [UInt8]) -> Bool {
+        !bytes.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D })
+    }
+
+    /// JSON lines hold one whole object per line. A first line that is `{` alone, or starts with
+    /// `[`, is the start of one document spread over lines, or of an array: say how to convert it.
+    private static func checkShape(firstLine: [UInt8], name: String) throws {
+        let trimmed = firstLine.drop(while: { $0 == 0x20 || $0 == 0x09 || $0 == 0xEF || $0 == 0xBB || $0 == 0xBF })
+        let quoted = name == "stdin" ? "FILE" : "'\(name)'"
+        if trimmed.first == UInt8(ascii: "[") {
+            throw CLIError.input(
+                "\(name) holds a JSON array, not one JSON object per line (JSON lines); nothing was imported. "
+                    + "Convert it with: jq -c '.[]' \(quoted) > events.jsonl")
+        }
+        if trimmed.elementsEqual([UInt8(ascii: "{")]) || trimmed.elementsEqual([UInt8(ascii: "{"), 0x0D]) {
+            throw CLIError.input(
+                "\(name) holds JSON spread over several lines (pretty-printed), not one JSON object per line (JSON lines); "
+                    + "nothing was imported. Convert it with: jq -c . \(quoted) > events.jsonl")
+        }
     }
 }
 

@@ -43,8 +43,21 @@ final class LineReader {
         if ownsDescriptor { close(descriptor) }
     }
 
+    /// A line handed back by `pushBack`, returned by the next `next()`.
+    private var pushedBack: Line?
+
+    /// Makes `line` (just read) the next one `next()` returns, so a caller can look at the first
+    /// line of stdin and still import it.
+    func pushBack(_ line: Line) {
+        pushedBack = line
+    }
+
     /// The next line, or nil at the end of the input.
     func next() throws -> Line? {
+        if let line = pushedBack {
+            pushedBack = nil
+            return line
+        }
         while true {
             if let newline = pending[pendingStart...].firstIndex(of: UInt8(ascii: "\n")) {
                 var end = newline

@@ -15,7 +15,10 @@ struct RunFilterOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Only runs that completed before this time (same forms as --since).", valueName: "time"))
     var until: TimeBound?
 
-    @Option(name: .customLong("project"), help: ArgumentHelp("Only this project slug, e.g. gh/acme/widgets (repeatable).", valueName: "slug"))
+    @Option(name: .customLong("project"), help: ArgumentHelp(
+            "Only this project slug, e.g. gh/acme/widgets (repeatable).",
+            discussion: "github/ORG/REPO, as webhooks spell it, names the same project as gh/ORG/REPO (bitbucket/ and bb/ likewise).",
+            valueName: "slug"))
     var projects: [String] = []
 
     @Option(help: "Only pipelines of this branch.")

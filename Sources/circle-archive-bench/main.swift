@@ -97,7 +97,7 @@ struct EventGenerator {
         let subject = ["Fix \"retry\" logic, again", "Bump deps", "Add search, filters\nand paging", "Refactor billing"][Int(random.next() % 4)]
         let pipelineID = uuid()
         let projectJSON = """
-            "project":{"id":"00000000-0000-4000-8000-00000000000\(project)","name":"\(projectName)","slug":"gh/acme/\(projectName)"},\
+            "project":{"id":"00000000-0000-4000-8000-00000000000\(project)","name":"\(projectName)","slug":"github/acme/\(projectName)"},\
             "organization":{"id":"00000000-0000-4000-8000-0000000000aa","name":"acme"},\
             "webhook":{"id":"00000000-0000-4000-8000-0000000000bb","name":"archive"}
             """

@@ -135,6 +135,30 @@ extension TestClientProtocol {
         }
     }
 
+    /// Cancelling a workflow sends one workflow-completed event per running job and one more, each
+    /// with its own id: the counters count one workflow, as reports do, and one duration.
+    @Test func aCancelledWorkflowsSeveralEventsCountOneWorkflow() async throws {
+        try await withServer(try testConfiguration()) { (client, _) async throws in
+            for index in 0..<4 {
+                let event = Fixtures.workflowCompleted(
+                    id: "cancel-\(index)", happenedAt: "2024-03-05T11:00:0\(index).000Z", status: "canceled",
+                    createdAt: "2024-03-05T10:59:00.000Z", stoppedAt: "2024-03-05T11:00:0\(index).000Z")
+                #expect(try await client.deliver(event).0 == .ok)
+            }
+            // The same job reported twice under two event ids counts once too.
+            for id in ["job-event-1", "job-event-2"] {
+                #expect(try await client.deliver(Fixtures.jobCompleted(id: id)).0 == .ok)
+            }
+            let scrape = try await client.scrape()
+            #expect(scrape[#"circle_archive_deliveries_total{type="workflow-completed",outcome="stored"}"#] == 4)
+            let workflow = #"\#(Self.project),workflow="build-test-deploy""#
+            #expect(scrape["circle_archive_workflows_completed_total{\(workflow),status=\"canceled\"}"] == 1)
+            #expect(scrape["circle_archive_workflow_duration_seconds_count{\(workflow)}"] == 1)
+            #expect(scrape["circle_archive_workflow_duration_seconds_sum{\(workflow)}"] == 60)
+            #expect(scrape[#"circle_archive_jobs_completed_total{\#(Self.project),job="test",status="success"}"#] == 1)
+        }
+    }
+
     @Test func theFreshnessGaugeStartsFromTheArchiveAfterARestart() async throws {
         let configuration = try testConfiguration()
         try await withServer(configuration) { (client, _) async throws in
@@ -158,7 +182,7 @@ extension TestClientProtocol {
         let metrics = ArchiveMetrics(seriesLimit: 2)
         for (index, name) in ["lint", "test", "deploy", "e2e", "lint"].enumerated() {
             let body = Fixtures.jobCompleted(id: UUID().uuidString.lowercased(), number: index, name: name, status: "mysterious")
-            metrics.archived(try #require(PreparedDelivery(body: Array(body.utf8), headers: []).event))
+            metrics.archived(try #require(PreparedDelivery(body: Array(body.utf8), headers: []).event), completesRun: true)
         }
         let text = String(decoding: metrics.exposition(diskUsage: .init(database: 1, wal: 0)), as: UTF8.self)
         let scrape = try Scrape(text)
@@ -175,7 +199,7 @@ extension TestClientProtocol {
     @Test func labelValuesAreEscaped() throws {
         let metrics = ArchiveMetrics()
         let body = Fixtures.jobCompleted(name: #"say \"hi\"\\ \n"#)
-        metrics.archived(try #require(PreparedDelivery(body: Array(body.utf8), headers: []).event))
+        metrics.archived(try #require(PreparedDelivery(body: Array(body.utf8), headers: []).event), completesRun: true)
         let text = String(decoding: metrics.exposition(diskUsage: .init(database: 1, wal: 0)), as: UTF8.self)
         #expect(text.contains(#"job="say \"hi\"\\ \n""#), "\(text)")
         #expect(text.split(separator: "\n").allSatisfy { $0.hasPrefix("#") || $0.hasPrefix("circle_archive_") })

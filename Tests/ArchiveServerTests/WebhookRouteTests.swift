@@ -168,6 +168,38 @@ let transports: [TestingSetup] = [.router, .ahc(.http)]
         }
     }
 
+    /// The body limit is the only size limit: an event of exactly --max-body-bytes, most of it one
+    /// string (a long commit message, say), is stored.
+    @Test(arguments: transports)
+    func anEventOfExactlyTheBodyLimitIsStoredHoweverLongItsStrings(transport: TestingSetup) async throws {
+        try await withServer(try testConfiguration(), transport) { (client, reader) async throws in
+            let limit = ServeConfiguration.defaultMaxBodyBytes
+            let event = String(Fixtures.jobCompleted().dropLast()) + #","note":""#
+            let body = event + String(repeating: "x", count: limit - event.utf8.count - 2) + #""}"#
+            #expect(body.utf8.count == limit)
+            let (status, text) = try await client.deliver(body)
+            #expect(status == .ok, "\(text)")
+            #expect(try reader.count("events") == 1)
+        }
+    }
+
+    /// Load balancers probe with HEAD: /healthz and /metrics answer it as they answer GET, without a body.
+    @Test(arguments: transports)
+    func headIsAnsweredWhereGetIs(transport: TestingSetup) async throws {
+        try await withServer(try testConfiguration(), transport) { (client, _) async throws in
+            for path in ["/healthz", "/metrics"] {
+                let (status, type, body) = try await client.execute(uri: path, method: .head) {
+                    ($0.status, $0.headers[.contentType], $0.body.readableBytes)
+                }
+                #expect(status == .ok, "\(path)")
+                #expect(type != nil, "\(path)")
+                #expect(body == 0, "\(path)")
+            }
+            let (status, allow) = try await client.execute(uri: "/healthz", method: .delete) { ($0.status, $0.headers[.allow]) }
+            #expect(status == .methodNotAllowed && allow == "GET, HEAD")
+        }
+    }
+
     @Test(arguments: transports)
     func otherMethodsAre405(transport: TestingSetup) async throws {
         try await withServer(try testConfiguration(), transport) { (client, _) async throws in

@@ -72,7 +72,7 @@ extension ArchiveReader {
     @Test func storesAnEventOnceAndReportsDuplicates() async throws {
         let (store, _) = try makeStore()
         let event = Fixtures.jobCompleted()
-        #expect(try await store.receive(event) == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
+        #expect(try await store.receive(event) == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e", completesRun: true))
         #expect(try await store.receive(event) == .duplicate(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
         // The same id with other content changes nothing either.
         #expect(try await store.receive(Fixtures.jobCompleted(status: "failed")) == .duplicate(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
@@ -161,6 +161,32 @@ extension ArchiveReader {
         }
     }
 
+    /// The four workflow-completed events of one cancelled workflow complete one workflow; each
+    /// job completes once: whichever order they come in, one event at a time or all in one batch.
+    @Test func eachRunIsCompletedByOneEventInAnyOrderAndBatching() async throws {
+        var generator = SeededGenerator(seed: 14)
+        let events = Self.cancelledWorkflowEvents()
+        for (order, batched) in [(events, false), (events.reversed(), false), (events.shuffled(using: &generator), true), (events, true)] {
+            let (store, _) = try makeStore()
+            var outcomes: [DeliveryOutcome] = []
+            if batched {
+                outcomes = try await store.receive(batch: order.map { Delivery(body: Array($0.utf8)) }).map { try $0.get() }
+            } else {
+                for event in order { outcomes.append(try await store.receive(event)) }
+            }
+            let completing = outcomes.compactMap { outcome -> String? in
+                guard case .stored(let id, true) = outcome else { return nil }
+                return id.hasPrefix("cancel-job") ? id : "a workflow event"
+            }
+            #expect(completing.sorted() == ["a workflow event", "cancel-job-0", "cancel-job-1", "cancel-job-2", "cancel-job-last"])
+        }
+        // A run the archive holds as finished (from backfill, say) is not completed again.
+        let (store, _) = try makeStore()
+        _ = try await store.receive(Fixtures.workflowCompleted(id: "first"))
+        #expect(try await store.receive(Fixtures.workflowCompleted(id: "second", happenedAt: "2024-03-05T10:15:00Z")) == .stored(id: "second"))
+        #expect(try await store.receive(Fixtures.ping) == .stored(id: "3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c"), "no run to complete")
+    }
+
     @Test func anyArrivalOrderGivesTheSameTables() async throws {
         let events = Self.cancelledWorkflowEvents() + [
             Fixtures.ping, Fixtures.jobCompleted(), Fixtures.workflowCompleted(), Fixtures.gitlabWorkflowCompleted,
@@ -199,14 +225,14 @@ extension ArchiveReader {
         let results = await store.receive(batch: batch.map { Delivery(body: Array($0.utf8)) })
         let outcomes = try results.map { try $0.get() }
         #expect(outcomes.count == 5)
-        #expect(outcomes[0] == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
+        #expect(outcomes[0] == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e", completesRun: true))
         guard case .rejected = outcomes[1] else {
             Issue.record("expected a rejection, got \(outcomes[1])")
             return
         }
         #expect(outcomes[2] == .stored(id: "3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c"))
         #expect(outcomes[3] == .duplicate(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"), "a repeat inside one batch is a duplicate")
-        #expect(outcomes[4] == .stored(id: "e1f2a3b4-c5d6-4e7f-8091-a2b3c4d5e6f7"))
+        #expect(outcomes[4] == .stored(id: "e1f2a3b4-c5d6-4e7f-8091-a2b3c4d5e6f7", completesRun: true))
         #expect(try store.reader.value("SELECT count(*) FROM events") == .integer(3))
         #expect(try store.reader.value("SELECT count(*) FROM rejected_deliveries") == .integer(1))
         #expect(await store.receive(batch: []).isEmpty)
@@ -221,7 +247,7 @@ extension ArchiveReader {
         let results = await store.receive(batch: batch.map { Delivery(body: Array($0.utf8)) })
         #expect(try results[0].get() == .stored(id: "3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c"))
         #expect(throws: StoreError.self) { try results[1].get() }
-        #expect(try results[2].get() == .stored(id: "e1f2a3b4-c5d6-4e7f-8091-a2b3c4d5e6f7"))
+        #expect(try results[2].get() == .stored(id: "e1f2a3b4-c5d6-4e7f-8091-a2b3c4d5e6f7", completesRun: true))
         guard case .rejected = try results[3].get() else {
             Issue.record("expected a rejection, got \(results[3])")
             return
@@ -309,7 +335,7 @@ extension ArchiveReader {
         try disk.remount(readOnly: false)
         let reopened = try ArchiveStore(path: path)
         #expect(try await reopened.receive(Fixtures.ping) == .duplicate(id: "3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c"))
-        #expect(try await reopened.receive(Fixtures.jobCompleted()) == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
+        #expect(try await reopened.receive(Fixtures.jobCompleted()) == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e", completesRun: true))
         try reopened.close()
     }
 
@@ -347,7 +373,7 @@ extension ArchiveReader {
         // delivery takes the write path, whose insert finds the duplicate and changes nothing.
         let (store, path) = try makeStore()
         let other = try ArchiveStore(path: path)
-        #expect(try await other.receive(Fixtures.jobCompleted()) == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
+        #expect(try await other.receive(Fixtures.jobCompleted()) == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e", completesRun: true))
         #expect(try await store.receive(Fixtures.jobCompleted()) == .duplicate(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
         #expect(store.commitStatistics.transactions == 1)
         // Now it is known: the next retry does not reach the writer.
@@ -407,7 +433,7 @@ extension ArchiveReader {
 
     @Test func closingLeavesTheWholeArchiveInTheDatabaseFile() async throws {
         let (store, path) = try makeStore()
-        #expect(try await store.receive(Fixtures.jobCompleted()) == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
+        #expect(try await store.receive(Fixtures.jobCompleted()) == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e", completesRun: true))
         try store.close()
         let wal = try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? NSNumber
         #expect((wal?.intValue ?? 0) == 0)
@@ -421,9 +447,9 @@ extension ArchiveReader {
     /// leaves it behind, without waiting and without an error, and the next open uses it.
     @Test func closingWhileAnotherProcessReadsLeavesTheWALAndLosesNothing() async throws {
         let (store, path) = try makeStore()
-        #expect(try await store.receive(Fixtures.jobCompleted()) == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e"))
+        #expect(try await store.receive(Fixtures.jobCompleted()) == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e", completesRun: true))
         let reading = try holdReadTransaction(on: path, seconds: 2)
-        #expect(try await store.receive(Fixtures.workflowCompleted()) == .stored(id: "e1f2a3b4-c5d6-4e7f-8091-a2b3c4d5e6f7"))
+        #expect(try await store.receive(Fixtures.workflowCompleted()) == .stored(id: "e1f2a3b4-c5d6-4e7f-8091-a2b3c4d5e6f7", completesRun: true))
         let started = ContinuousClock.now
         try await blockingWork { try store.close() }
         #expect(ContinuousClock.now - started < .seconds(2))
@@ -439,7 +465,7 @@ extension ArchiveReader {
         let hostile = "x'); DROP TABLE events; --"
         // In the JSON body the job id is `j'\"; …`, which decodes to `j'"; …`.
         let body = Fixtures.jobCompleted(id: hostile, jobID: "j'\\\"; DELETE FROM jobs; --", name: "Robert'); DROP TABLE jobs;--")
-        #expect(try await store.receive(body) == .stored(id: hostile))
+        #expect(try await store.receive(body) == .stored(id: hostile, completesRun: true))
         #expect(try store.reader.value("SELECT id FROM events") == .text(hostile))
         #expect(try store.reader.rows("SELECT id, name FROM jobs") == [[.text("j'\"; DELETE FROM jobs; --"), .text("Robert'); DROP TABLE jobs;--")]])
     }

@@ -17,7 +17,7 @@ import Testing
             let parsed = Result { () throws(MalformedEvent) in try WebhookEvent(parsing: body) }
             let outcome = try await store.receive(Delivery(body: body))
             switch (outcome, parsed) {
-            case (.stored(let id), .success(let event)):
+            case (.stored(let id, _), .success(let event)):
                 counts.stored += 1
                 #expect(id == event.id)
                 #expect(storedIDs.insert(id).inserted)

@@ -29,7 +29,7 @@ public enum Fixtures {
     }
 
     static let project = """
-        "project":{"id":"\(projectID)","name":"widgets","slug":"gh/acme/widgets"},\
+        "project":{"id":"\(projectID)","name":"widgets","slug":"github/acme/widgets"},\
         "organization":{"id":"\(organizationID)","name":"acme"}
         """
 

@@ -1,3 +1,4 @@
+import ArchiveStore
 import ArchiveTestSupport
 import Foundation
 import Testing
@@ -35,7 +36,8 @@ func archiveContents(_ path: String) async throws -> String {
         try (sampleEvents.joined(separator: "\n") + "\n\nnot json\n   \n").write(to: file, atomically: true, encoding: .utf8)
 
         let first = try await run(["import", "--db", path, file.path])
-        #expect(first.status == 0)
+        #expect(first.status == 1, "a rejected line makes the import fail; the other lines are stored")
+        #expect(first.stderr.contains("Error: 1 line was rejected"), "\(first.stderr)")
         #expect(first.stdout.isEmpty, "data only on stdout, and import prints none")
         #expect(first.stderr.contains("stored 10, duplicate 0, rejected 1"), "\(first.stderr)")
         #expect(first.stderr.contains("events.jsonl:12: rejected: invalid JSON"))
@@ -77,7 +79,8 @@ func archiveContents(_ path: String) async throws -> String {
         try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
         let path = directory.appendingPathComponent("a.sqlite").path
         let result = try await run(["import", "--db", path, "--max-line-bytes", "2000", file.path])
-        #expect(result.status == 0)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("Error: 2 lines were rejected"), "\(result.stderr)")
         #expect(result.stderr.contains("long.jsonl:2: rejected: line longer than 2000 bytes"), "\(result.stderr)")
         #expect(result.stderr.contains("long.jsonl:4: rejected: line longer than 2000 bytes"), "the last line has no newline")
         #expect(result.stderr.contains("stored 2, duplicate 0, rejected 2"))
@@ -97,6 +100,85 @@ func archiveContents(_ path: String) async throws -> String {
         #expect(try await run(["import", "--db", path]).status == 2)
     }
 
+    /// A missing file, a directory or an unreadable file is found before the archive is created:
+    /// no empty archive, no -wal or -shm left behind, even when an earlier file is fine.
+    @Test func badInputsAreFoundBeforeTheArchiveIsCreated() async throws {
+        let directory = try makeTemporaryDirectory()
+        let good = directory.appendingPathComponent("good.jsonl")
+        try Fixtures.ping.write(to: good, atomically: true, encoding: .utf8)
+        let path = directory.appendingPathComponent("new.sqlite").path
+        for bad in [directory.appendingPathComponent("nosuch.jsonl").path, directory.path] {
+            let result = try await run(["import", "--db", path, good.path, bad])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains(bad), "\(result.stderr)")
+            let left = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix("new.sqlite") }
+            #expect(left.isEmpty, "\(left)")
+        }
+    }
+
+    /// A pretty-printed document or a JSON array is refused whole, with the jq command that
+    /// converts it, before anything is written: no fragments in rejected_deliveries.
+    @Test func aPrettyPrintedFileOrAnArrayIsRefusedWithHowToConvertIt() async throws {
+        let directory = try makeTemporaryDirectory()
+        let pretty = directory.appendingPathComponent("pretty.json")
+        try "\n{\n  \"type\": \"ping\",\n  \"id\": \"x\"\n}\n".write(to: pretty, atomically: true, encoding: .utf8)
+        let array = directory.appendingPathComponent("array.json")
+        try "[\(Fixtures.ping), \(Fixtures.workflowCompleted())]\n".write(to: array, atomically: true, encoding: .utf8)
+        let path = directory.appendingPathComponent("a.sqlite").path
+        for (file, hint) in [(pretty, "jq -c . '\(pretty.path)' > events.jsonl"), (array, "jq -c '.[]' '\(array.path)' > events.jsonl")] {
+            let result = try await run(["import", "--db", path, file.path])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("not one JSON object per line"), "\(result.stderr)")
+            #expect(result.stderr.contains(hint), "\(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: path))
+        }
+        let fromStdin = try await run(["import", "--db", path, "-"], stdin: "[\n" + Fixtures.ping + "\n]\n")
+        #expect(fromStdin.status == 1)
+        #expect(fromStdin.stderr.contains("stdin holds a JSON array"), "\(fromStdin.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    /// Ctrl-C stops between lines: the batch in flight commits, the summary says how far it got and
+    /// that rerunning continues; the rerun stores the rest and skips the rest as duplicates.
+    @Test func ctrlCStopsCleanlyAndARerunContinues() async throws {
+        let directory = try makeTemporaryDirectory()
+        let path = directory.appendingPathComponent("a.sqlite").path
+        let lines = (0..<6).map { Fixtures.jobCompleted(id: "event-\($0)", jobID: "job-\($0)", number: $0) }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["import", "--db", path, "--batch-size", "1", "-"]
+        process.environment = ["PATH": "/usr/bin:/bin"]
+        let input = Pipe()
+        let errors = Pipe()
+        process.standardInput = input
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        input.fileHandleForWriting.write(Data(lines.prefix(3).joined(separator: "\n").appending("\n").utf8))
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if let reader = try? ArchiveReader.open(path: path), (try? reader.texts("SELECT count(*) FROM events")) == ["3"] { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        kill(process.processIdentifier, SIGINT)
+        try await Task.sleep(for: .milliseconds(300))
+        // The producer of a pipe gets the same Ctrl-C and goes away.
+        input.fileHandleForWriting.write(Data(lines.suffix(3).joined(separator: "\n").utf8))
+        try input.fileHandleForWriting.close()
+        while process.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 130, "\(stderr)")
+        #expect(stderr.contains("interrupted at stdin:"), "\(stderr)")
+        #expect(stderr.contains("Run the same command again to continue"), "\(stderr)")
+        let stored = try ArchiveReader.open(path: path).texts("SELECT count(*) FROM events")
+        #expect(stored == ["3"] || stored == ["4"], "the lines read before the signal was seen")
+
+        let rerun = try await run(["import", "--db", path, "-"], stdin: lines.joined(separator: "\n"))
+        #expect(rerun.status == 0, "\(rerun.stderr)")
+        #expect(rerun.stderr.contains("duplicate \(stored == ["3"] ? 3 : 4),"), "\(rerun.stderr)")
+        #expect(try ArchiveReader.open(path: path).texts("SELECT count(*) FROM events") == ["6"])
+    }
+
     @Test func importGivesTheSameArchiveAsReceivingOverHTTP() async throws {
         let directory = try makeTemporaryDirectory()
         let viaHTTP = directory.appendingPathComponent("http.sqlite").path
@@ -112,7 +194,7 @@ func archiveContents(_ path: String) async throws -> String {
         let file = directory.appendingPathComponent("events.jsonl")
         try (sampleEvents + ["not json"]).joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
         let viaImport = directory.appendingPathComponent("import.sqlite").path
-        #expect(try await run(["import", "--db", viaImport, file.path]).status == 0)
+        #expect(try await run(["import", "--db", viaImport, file.path]).status == 1, "the not-json line")
 
         let http = try await archiveContents(viaHTTP)
         #expect(http.contains("wf-c"))
