@@ -61,7 +61,7 @@ public struct ArchiveReader: Sendable {
         var callbackError: (any Error)?
         do {
             try database.read { db in
-                let statement = try db.makeStatement(sql: sql)
+                let statement = try Self.oneStatement(sql, in: db)
                 statement.arguments = StatementArguments(arguments.map(\.databaseValue))
                 do {
                     try columns(statement.columnNames)
@@ -87,10 +87,25 @@ public struct ArchiveReader: Sendable {
                     }
                 }
             }
+        } catch let error as StoreError {
+            throw error
         } catch {
             throw StoreError(.invalidQuery, describe(error), cause: error)
         }
         if let callbackError { throw callbackError }
+    }
+
+    /// The statement `sql` holds, which must be exactly one: GRDB's own messages for none or
+    /// several speak to programmers, these to people typing SQL.
+    private static func oneStatement(_ sql: String, in db: Database) throws -> Statement {
+        do {
+            return try db.makeStatement(sql: sql)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_MISUSE && error.message?.hasPrefix("Multiple statements") == true {
+            throw StoreError(
+                .invalidQuery, "the text holds more than one SQL statement; query runs one at a time (run each with its own query)")
+        } catch let error as DatabaseError where error.message == "empty statement" {
+            throw StoreError(.invalidQuery, "no SQL statement, only blanks or comments")
+        }
     }
 
     /// Succeeds when the database answers a trivial query.

@@ -43,10 +43,14 @@ struct Backfill: AsyncParsableCommand {
     var projects: [String] = []
 
     @Option(
+        parsing: .unconditional,
         help: ArgumentHelp(
-            "Only pipelines created at or after this time.",
-            discussion: "An ISO date (2024-06-01), an ISO date-time, or a time ago: 12h, 90d, 12w.", valueName: "time"))
-    var since: TimeBound = TimeBound(argument: "90d")!
+            "Only pipelines created at or after this time.", discussion: TimeBound.forms + " Default: \(Self.defaultSince).",
+            valueName: "time"),
+        transform: TimeBound.parsing)
+    var since: TimeBound = TimeBound(argument: Self.defaultSince)!
+
+    static let defaultSince = "90d"
 
     @Option(help: "Only pipelines of this branch.")
     var branch: String?

@@ -12,7 +12,7 @@ public struct CircleArchive: AsyncParsableCommand {
             Point a CircleCI project webhook at `circle-archive serve`; every event is verified, \
             stored once by its id, and normalized into tables you can query with SQL.
 
-            Exit codes: 0 success, 1 failure, 2 usage or configuration error. \
+            Exit codes: 0 success, 1 failure, 2 usage or configuration error, 130 stopped by Ctrl-C. \
             Data goes to stdout; messages and progress go to stderr.
             """,
         version: "0.1.0",

@@ -27,24 +27,20 @@ struct Export: ParsableCommand {
     var source: RunSource
 
     @Option(name: .shortAndLong, help: "Output format: csv or jsonl.")
-    var format: OutputFormat = .csv
+    var format: ExportFormat = .csv
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Write to this file instead of stdout.", valueName: "file"))
     var output: String?
-
-    func validate() throws {
-        guard format == .csv || format == .jsonl else { throw ValidationError("export writes csv or jsonl") }
-    }
 
     func run() throws {
         do {
             let reader = try ArchiveReader.open(path: archive.databasePath(processEnvironment))
             guard let output else {
-                try printRows(format: format) { try reader.export(source, filter: filters.filter, into: &$0) }
+                try printRows(format: format.outputFormat) { try reader.export(source, filter: filters.filter, into: &$0) }
                 return
             }
             try writeAtomically(to: output) { sink in
-                var printer = RowPrinter(format: format, sink: sink)
+                var printer = RowPrinter(format: format.outputFormat, sink: sink)
                 try reader.export(source, filter: filters.filter, into: &printer)
                 try printer.finish()
             }
@@ -74,3 +70,11 @@ struct Export: ParsableCommand {
 }
 
 extension RunSource: ExpressibleByArgument {}
+
+/// The formats `export` writes: those that stream, row by row, for files of any size.
+enum ExportFormat: String, CaseIterable, ExpressibleByArgument {
+    case csv
+    case jsonl
+
+    var outputFormat: OutputFormat { self == .csv ? .csv : .jsonl }
+}

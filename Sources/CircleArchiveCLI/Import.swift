@@ -13,6 +13,14 @@ struct Import: AsyncParsableCommand {
             are not checked: the files are trusted. Blank lines are skipped; gzip input is \
             decompressed. The summary goes to stderr; progress too, when stderr is a terminal.
 
+            Input is JSON lines: one whole JSON object per line. A pretty-printed document or a \
+            JSON array is refused before anything is written; convert it first with \
+            jq -c . FILE (or jq -c '.[]' FILE for an array).
+
+            Exit status: 0 when every line was stored or was a duplicate; 1 when a line was \
+            rejected (the others are stored) or an input cannot be read; 130 after Ctrl-C, which \
+            stops between lines. Running the same command again continues where it stopped.
+
             Examples:
               circle-archive import events.jsonl
               circle-archive import --db /data/ci.sqlite 2024-*.jsonl.gz

@@ -19,17 +19,26 @@ public enum OutputFormat: String, CaseIterable, Sendable, ExpressibleByArgument 
 }
 
 /// Writes rows in one `OutputFormat` to a sink. Streaming formats (csv, json, jsonl) write each
-/// row as it comes; table and markdown hold the rows until `finish()` to size the columns.
+/// row as it comes; table and markdown hold the first `heldRowLimit` rows to size and align the
+/// columns, then stream the rest in that layout (a wider cell further down pushes its line out of
+/// line), so memory stays bounded whatever the result's size.
 public struct RowPrinter: RowSink {
     public let format: OutputFormat
     private let sink: OutputSink
+    private let heldRowLimit: Int
+    private let onLayoutFixed: () -> Void
     private var columns: [String] = []
     private var heldRows: [[SQLValue]] = []
+    /// Set once the held rows are written; later rows are written at once in this layout.
+    private var layout: (widths: [Int], rightAligned: [Bool])?
     private var rowCount = 0
 
-    public init(format: OutputFormat, sink: OutputSink) {
+    /// `onLayoutFixed` is called when a table or markdown result outgrows `heldRowLimit` rows.
+    public init(format: OutputFormat, sink: OutputSink, heldRowLimit: Int = 10_000, onLayoutFixed: @escaping () -> Void = {}) {
         self.format = format
         self.sink = sink
+        self.heldRowLimit = heldRowLimit
+        self.onLayoutFixed = onLayoutFixed
     }
 
     public mutating func start(columns: [String]) throws {
@@ -68,7 +77,15 @@ public struct RowPrinter: RowSink {
         case .jsonl:
             try sink.write(jsonObject(row) + "\n")
         case .table, .markdown:
-            heldRows.append(row)
+            if let layout {
+                try writeLine(row, layout)
+            } else {
+                heldRows.append(row)
+                if heldRows.count > heldRowLimit {
+                    onLayoutFixed()
+                    try writeHeldRows()
+                }
+            }
         }
     }
 
@@ -76,8 +93,7 @@ public struct RowPrinter: RowSink {
         switch format {
         case .csv, .jsonl: break
         case .json: try sink.write(rowCount == 0 ? "]\n" : "\n]\n")
-        case .table: try writeTable()
-        case .markdown: try writeMarkdown()
+        case .table, .markdown: if layout == nil { try writeHeldRows() }
         }
         try sink.flush()
     }
@@ -140,34 +156,48 @@ public struct RowPrinter: RowSink {
 
     // MARK: Tables
 
-    private func writeTable() throws {
-        let cells = heldRows.map { $0.map(cellText) }
+    /// Sizes and aligns the columns on the rows held so far, writes the header and those rows,
+    /// and fixes the layout for the rest.
+    private mutating func writeHeldRows() throws {
         let rightAligned = columns.indices.map(isNumeric(column:))
-        let widths = columns.indices.map { column in
-            cells.reduce(columns[column].count) { max($0, $1[column].count) }
+        var widths = columns.map(\.count)
+        if format == .table {
+            for row in heldRows {
+                for (column, value) in row.enumerated() { widths[column] = max(widths[column], cellText(value).count) }
+            }
         }
-        func line(_ values: [String]) -> String {
-            values.enumerated().map { column, text in
-                let padding = String(repeating: " ", count: widths[column] - text.count)
-                return rightAligned[column] ? padding + text : text + padding
-            }.joined(separator: "  ").trimmingTrailingSpaces + "\n"
+        let layout = (widths: widths, rightAligned: rightAligned)
+        self.layout = layout
+        switch format {
+        case .table:
+            try sink.write(tableLine(columns, layout))
+            try sink.write(tableLine(widths.map { String(repeating: "-", count: $0) }, layout))
+        default:
+            try sink.write("| " + columns.map(markdownEscape).joined(separator: " | ") + " |\n")
+            try sink.write("|" + rightAligned.map { $0 ? " ---: " : " --- " }.joined(separator: "|") + "|\n")
         }
-        try sink.write(line(columns))
-        try sink.write(line(widths.map { String(repeating: "-", count: $0) }))
-        for row in cells { try sink.write(line(row)) }
+        for row in heldRows { try writeLine(row, layout) }
+        heldRows = []
     }
 
-    private func writeMarkdown() throws {
-        func escape(_ text: String) -> String {
-            text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\r\n", with: "<br>")
-                .replacingOccurrences(of: "\n", with: "<br>")
+    private func writeLine(_ row: [SQLValue], _ layout: (widths: [Int], rightAligned: [Bool])) throws {
+        if format == .table {
+            try sink.write(tableLine(row.map(cellText), layout))
+        } else {
+            try sink.write("| " + row.map { markdownEscape(plainText($0)) }.joined(separator: " | ") + " |\n")
         }
-        let rightAligned = columns.indices.map(isNumeric(column:))
-        try sink.write("| " + columns.map(escape).joined(separator: " | ") + " |\n")
-        try sink.write("|" + rightAligned.map { $0 ? " ---: " : " --- " }.joined(separator: "|") + "|\n")
-        for row in heldRows {
-            try sink.write("| " + row.map { escape(plainText($0)) }.joined(separator: " | ") + " |\n")
-        }
+    }
+
+    private func tableLine(_ values: [String], _ layout: (widths: [Int], rightAligned: [Bool])) -> String {
+        values.enumerated().map { column, text in
+            let padding = String(repeating: " ", count: max(0, layout.widths[column] - text.count))
+            return layout.rightAligned[column] ? padding + text : text + padding
+        }.joined(separator: "  ").trimmingTrailingSpaces + "\n"
+    }
+
+    private func markdownEscape(_ text: String) -> String {
+        text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\r\n", with: "<br>")
+            .replacingOccurrences(of: "\n", with: "<br>")
     }
 }
 

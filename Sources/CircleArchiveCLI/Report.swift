@@ -72,17 +72,15 @@ struct Report: ParsableCommand {
         @OptionGroup var common: Common
 
         @Option(help: "Group by job or workflow.")
-        var by: DurationGrouping = .job
+        var by: TrendGrouping = .job
 
         @Option(help: "Period: day or week.")
         var every: TrendPeriod = .week
 
-        func validate() throws {
-            guard by == .job || by == .workflow else { throw ValidationError("report trend groups by job or workflow") }
-        }
-
         func run() throws {
-            try common.run { reader, filter, printer in try reader.durationReport(by: by, every: every, filter: filter, into: &printer) }
+            try common.run { reader, filter, printer in
+                try reader.durationReport(by: by.grouping, every: every, filter: filter, into: &printer)
+            }
         }
     }
 
@@ -151,4 +149,12 @@ struct Report: ParsableCommand {
 }
 
 extension DurationGrouping: ExpressibleByArgument {}
+
+/// What `report trend --by` accepts: the groupings whose runs have a time series of their own.
+enum TrendGrouping: String, CaseIterable, ExpressibleByArgument {
+    case job
+    case workflow
+
+    var grouping: DurationGrouping { self == .job ? .job : .workflow }
+}
 extension TrendPeriod: ExpressibleByArgument {}

@@ -5,14 +5,15 @@ import Foundation
 /// The filters shared by `report` and `export`.
 struct RunFilterOptions: ParsableArguments {
     @Option(
-        help: ArgumentHelp(
-            "Only runs that completed at or after this time.",
-            discussion: "An ISO date (2024-06-01, midnight UTC), an ISO date-time (2024-06-01T12:00:00Z; UTC when no offset is given), "
-                + "or a time ago: 30m, 24h, 7d, 12w.",
-            valueName: "time"))
+        parsing: .unconditional,
+        help: ArgumentHelp("Only runs that completed at or after this time.", discussion: TimeBound.forms, valueName: "time"),
+        transform: TimeBound.parsing)
     var since: TimeBound?
 
-    @Option(help: ArgumentHelp("Only runs that completed before this time (same forms as --since).", valueName: "time"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Only runs that completed before this time (same forms as --since).", valueName: "time"),
+        transform: TimeBound.parsing)
     var until: TimeBound?
 
     @Option(name: .customLong("project"), help: ArgumentHelp(
@@ -37,12 +38,28 @@ struct RunFilterOptions: ParsableArguments {
 }
 
 /// A time given on the command line, resolved against the clock once, when parsed.
-struct TimeBound: ExpressibleByArgument {
+struct TimeBound: CustomStringConvertible {
     let timestamp: Timestamp
+    /// As it was written, which is how help shows a default (`90d`).
+    let description: String
 
     init?(argument: String) {
         guard let timestamp = Self.parse(argument, now: .now()) else { return nil }
         self.timestamp = timestamp
+        description = argument
+    }
+
+    /// The forms accepted, for help and for the message about a value that is none of them.
+    static let forms =
+        "A time ago: 30m, 24h, 7d, 12w; a date: 2024-06-01 (midnight UTC); or an instant: 2024-06-01T12:00:00Z (UTC when no offset is given)."
+
+    /// The `transform` of every time option: a value that is not a time is refused with the forms
+    /// that are. Options read their value unconditionally, so `--since -7d` reaches here too.
+    static func parsing(_ text: String) throws -> TimeBound {
+        if let bound = TimeBound(argument: text) { return bound }
+        let minus = text.hasPrefix("-") && TimeBound(argument: String(text.dropFirst())) != nil
+        throw ValidationError(
+            (minus ? "a time ago has no minus sign: write \(text.dropFirst()). " : "not a time. ") + forms)
     }
 
     static func parse(_ text: String, now: Timestamp) -> Timestamp? {
@@ -64,7 +81,9 @@ struct TimeBound: ExpressibleByArgument {
 
 /// Prints a result through the output layer to stdout.
 func printRows(format: OutputFormat, _ produce: (inout RowPrinter) throws -> Void) throws {
-    var printer = RowPrinter(format: format, sink: OutputSink(descriptor: STDOUT_FILENO))
+    var printer = RowPrinter(format: format, sink: OutputSink(descriptor: STDOUT_FILENO)) {
+        printMessage("note: more than 10,000 rows; the columns are sized on the first 10,000 (--format csv or jsonl suits large results)")
+    }
     try produce(&printer)
     try printer.finish()
 }

@@ -215,6 +215,26 @@ func populatedArchive() async throws -> String {
         #expect(try await run(["query", "--db", path, "-f", "csv", "SELECT count(*) FROM events"]).stdout.hasSuffix("\r\n4\r\n"))
     }
 
+    /// Cookbook queries start with a `-- comment` line: that is SQL, not an option. One statement
+    /// per run, said in words a person typing SQL understands; a real unknown option is still one.
+    @Test func queryTakesAStatementThatStartsWithACommentAndExactlyOne() async throws {
+        let path = try await populatedArchive()
+        let commented = try await run(["query", "--db", path, "-f", "csv", "-- how many events\nSELECT count(*) AS n FROM events"])
+        #expect(commented.status == 0, "\(commented.stderr)")
+        #expect(commented.stdout == "n\r\n4\r\n")
+        let two = try await run(["query", "--db", path, "SELECT 1; SELECT 2"])
+        #expect(two.status == 1)
+        #expect(two.stderr.contains("more than one SQL statement; query runs one at a time"), "\(two.stderr)")
+        #expect(!two.stderr.contains("Database.execute"))
+        #expect(try await run(["query", "--db", path, "-f", "csv", "SELECT 1; -- done\n"]).stdout == "1\r\n1\r\n")
+        let onlyComment = try await run(["query", "--db", path, "-- nothing here"])
+        #expect(onlyComment.status == 1 && onlyComment.stderr.contains("no SQL statement"), "\(onlyComment.stderr)")
+        let typo = try await run(["query", "--db", path, "--fromat", "csv", "SELECT 1"])
+        #expect(typo.status == 2 && typo.stderr.contains("Unknown option '--fromat'"), "\(typo.stderr)")
+        let unquoted = try await run(["query", "--db", path, "SELECT", "1"])
+        #expect(unquoted.status == 2 && unquoted.stderr.contains("one quoted argument"), "\(unquoted.stderr)")
+    }
+
     @Test func badSQLAndMissingArchivesExitOne() async throws {
         let path = try await populatedArchive()
         let bad = try await run(["query", "--db", path, "SELEKT 1"])
@@ -250,6 +270,46 @@ func populatedArchive() async throws -> String {
                 #expect(help.contains(example), "\(path): \(example) is wrapped at 80 columns")
             }
         }
+    }
+
+    /// Help names exactly the values a command accepts: each value listed after "values:" parses
+    /// and validates, and help never shows a Swift value where a default should be.
+    @Test func helpListsExactlyTheValuesACommandAccepts() throws {
+        let required: [String: [String]] = [
+            "query": ["SELECT 1"], "export": ["jobs"], "import": ["events.jsonl"], "backfill": ["--project", "gh/a/b"], "backup": ["b.sqlite"],
+        ]
+        var checked = 0
+        for (path, command) in Self.commands() where command.configuration.subcommands.isEmpty {
+            let help = CircleArchive.helpMessage(for: command, columns: 10_000)
+            #expect(!help.contains("TimeBound(") && !help.contains("Timestamp(") && !help.contains("microseconds"), "\(path)")
+            for line in help.split(separator: "\n") {
+                guard let option = line.firstMatch(of: /(--[a-z-]+) <[^>]+>/)?.1,
+                    let values = line.firstMatch(of: /\(values: ([^;)]+)/)?.1
+                else { continue }
+                for value in values.split(separator: ", ") {
+                    let arguments = path.split(separator: " ").map(String.init) + (required[path] ?? []) + [String(option), String(value)]
+                    #expect(throws: Never.self, "\(arguments)") { _ = try CircleArchive.parseAsRoot(arguments) }
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked > 30)
+        let trend = CircleArchive.helpMessage(for: Report.Trend.self, columns: 10_000)
+        #expect(trend.contains("(values: job, workflow;"), "\(trend)")
+        #expect(CircleArchive.helpMessage(for: Export.self, columns: 10_000).contains("(values: csv, jsonl;"))
+        #expect(CircleArchive.helpMessage(for: Backfill.self, columns: 10_000).contains("Default: 90d."))
+    }
+
+    /// A value that is not a time names the forms that are; a time ago with a minus says to drop it.
+    @Test func aBadTimeValueTeachesTheAcceptedForms() async throws {
+        for (value, says) in [("7days", "not a time"), ("-7d", "a time ago has no minus sign: write 7d"), ("yesterday", "not a time")] {
+            let result = try await run(["report", "slowest", "--db", "/nonexistent.sqlite", "--since", value])
+            #expect(result.status == 2, "\(value)")
+            #expect(result.stderr.contains(says), "\(value): \(result.stderr)")
+            #expect(result.stderr.contains("30m, 24h, 7d, 12w") && result.stderr.contains("2024-06-01T12:00:00Z"), "\(result.stderr)")
+        }
+        let backfill = try await run(["backfill", "--project", "gh/a/b", "--since", "3 days"], environment: ["CIRCLE_TOKEN": "t"])
+        #expect(backfill.status == 2 && backfill.stderr.contains("30m, 24h, 7d, 12w"), "\(backfill.stderr)")
     }
 
     /// README tells people to install these; they must name the subcommands and their options.

@@ -20,6 +20,28 @@ import Testing
         return sink.capturedText
     }
 
+    /// Tables and markdown hold a bounded number of rows to size their columns, then stream the
+    /// rest in that layout: the same text as holding everything while rows fit, and a warning once.
+    @Test func tablesHoldABoundedNumberOfRowsThenStream() throws {
+        for format in [OutputFormat.table, .markdown] {
+            let everything = try render(format)
+            let sink = OutputSink()
+            var warnings = 0
+            var printer = RowPrinter(format: format, sink: sink, heldRowLimit: 1) { warnings += 1 }
+            try printer.start(columns: Self.columns)
+            try printer.write(Self.rows[0])
+            #expect(sink.capturedText.isEmpty && warnings == 0, "one row is held")
+            try printer.write(Self.rows[1])
+            try printer.write(Self.rows[2])
+            try printer.finish()
+            #expect(warnings == 1)
+            let lines = sink.capturedText.split(separator: "\n")
+            #expect(lines.count == everything.split(separator: "\n").count)
+            #expect(lines.prefix(3) == everything.split(separator: "\n").prefix(3) || format == .table, "markdown keeps its layout")
+            #expect(lines.last?.hasPrefix(format == .table ? "  " : "| ") == true)
+        }
+    }
+
     @Test func csvFollowsRFC4180() throws {
         let expected =
             "name,runs,mean_s,note,raw\r\n"
