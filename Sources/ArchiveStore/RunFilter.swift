@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 
 /// Which runs a report or an export covers.
 ///
@@ -138,5 +139,48 @@ public enum RunStatus {
     /// `column IN ('failed', …)`, for SQL; the list is constant, so it is spliced safely.
     static func failureCondition(_ column: String) -> String {
         "\(column) IN (" + failures.map { "'\($0)'" }.joined(separator: ", ") + ")"
+    }
+}
+
+extension ArchiveReader {
+    /// What in `filter` matches nothing in the archive, one sentence each, so that a mistyped
+    /// filter is not mistaken for an empty result. Unknown projects are always named (with the
+    /// slugs the archive has), since one of several may be a typo behind a non-empty result; the
+    /// other filters are checked only when `resultIsEmpty`, each with an index lookup per project.
+    public func unmatched(_ filter: RunFilter, resultIsEmpty: Bool) throws(StoreError) -> [String] {
+        var messages: [String] = []
+        do {
+            try database.read { db in
+                if !filter.projects.isEmpty {
+                    let slugs = try String.fetchAll(db, sql: "SELECT DISTINCT slug FROM projects WHERE slug IS NOT NULL ORDER BY slug")
+                    for project in filter.projects where !slugs.contains(project) {
+                        let known = slugs.isEmpty ? "the archive has no projects yet" : "the archive has " + Self.list(slugs)
+                        messages.append("--project \(project) matches no project; \(known)")
+                    }
+                }
+                if let since = filter.since, let until = filter.until, since >= until {
+                    messages.append("--since \(since.iso8601) is not before --until \(until.iso8601): no time lies between them")
+                }
+                guard resultIsEmpty else { return }
+                let checks: [(String, String?, String)] = [
+                    ("branch", filter.branch, "SELECT 1 FROM pipelines WHERE vcs_branch = ? LIMIT 1"),
+                    ("workflow", filter.workflow, "SELECT 1 FROM workflows WHERE project_id IN (SELECT id FROM projects) AND name = ? LIMIT 1"),
+                    ("job", filter.job, "SELECT 1 FROM jobs WHERE project_id IN (SELECT id FROM projects) AND name = ? LIMIT 1"),
+                ]
+                for (name, value, sql) in checks {
+                    guard let value, try Int.fetchOne(db, sql: sql, arguments: [value]) == nil else { continue }
+                    messages.append("--\(name) \(value) matches no \(name == "branch" ? "pipeline's branch" : name) in the archive")
+                }
+            }
+        } catch {
+            throw StoreError(.unavailable, "cannot check the filters: \(describe(error))", cause: error)
+        }
+        return messages
+    }
+
+    /// At most ten names, then how many more.
+    private static func list(_ names: [String]) -> String {
+        let shown = names.prefix(10).joined(separator: ", ")
+        return names.count > 10 ? "\(shown) and \(names.count - 10) more" : shown
     }
 }

@@ -35,15 +35,19 @@ struct Export: ParsableCommand {
     func run() throws {
         do {
             let reader = try ArchiveReader.open(path: archive.databasePath(processEnvironment))
-            guard let output else {
-                try printRows(format: format.outputFormat) { try reader.export(source, filter: filters.filter, into: &$0) }
-                return
+            let filter = filters.filter
+            var rows = 0
+            if let output {
+                try writeAtomically(to: output) { sink in
+                    var printer = RowPrinter(format: format.outputFormat, sink: sink)
+                    try reader.export(source, filter: filter, into: &printer)
+                    try printer.finish()
+                    rows = printer.rowsWritten
+                }
+            } else {
+                rows = try printRows(format: format.outputFormat) { try reader.export(source, filter: filter, into: &$0) }
             }
-            try writeAtomically(to: output) { sink in
-                var printer = RowPrinter(format: format.outputFormat, sink: sink)
-                try reader.export(source, filter: filters.filter, into: &printer)
-                try printer.finish()
-            }
+            try warnAboutUnmatched(filter, in: reader, rows: rows)
         } catch {
             throw reportFailure(error)
         }

@@ -32,6 +32,8 @@ public struct RowPrinter: RowSink {
     /// Set once the held rows are written; later rows are written at once in this layout.
     private var layout: (widths: [Int], rightAligned: [Bool])?
     private var rowCount = 0
+    /// Rows written so far (held ones included).
+    public var rowsWritten: Int { rowCount }
 
     /// `onLayoutFixed` is called when a table or markdown result outgrows `heldRowLimit` rows.
     public init(format: OutputFormat, sink: OutputSink, heldRowLimit: Int = 10_000, onLayoutFixed: @escaping () -> Void = {}) {

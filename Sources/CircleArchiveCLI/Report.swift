@@ -26,7 +26,8 @@ struct Report: ParsableCommand {
 
         /// Opens the archive read-only and prints what `produce` writes.
         func run(_ produce: (ArchiveReader, RunFilter, inout RowPrinter) throws -> Void) throws {
-            try printFromArchive(archive, format: format) { reader, printer in try produce(reader, filters.filter, &printer) }
+            let filter = filters.filter
+            try printFromArchive(archive, format: format, filter: filter) { reader, printer in try produce(reader, filter, &printer) }
         }
     }
 

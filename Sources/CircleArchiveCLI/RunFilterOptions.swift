@@ -79,22 +79,36 @@ struct TimeBound: CustomStringConvertible {
     }
 }
 
-/// Prints a result through the output layer to stdout.
-func printRows(format: OutputFormat, _ produce: (inout RowPrinter) throws -> Void) throws {
+/// Prints a result through the output layer to stdout; returns how many rows it printed.
+@discardableResult
+func printRows(format: OutputFormat, _ produce: (inout RowPrinter) throws -> Void) throws -> Int {
     var printer = RowPrinter(format: format, sink: OutputSink(descriptor: STDOUT_FILENO)) {
         printMessage("note: more than 10,000 rows; the columns are sized on the first 10,000 (--format csv or jsonl suits large results)")
     }
     try produce(&printer)
     try printer.finish()
+    return printer.rowsWritten
 }
 
 /// The shape of every read-only command that prints rows: open the archive read-only, print what
-/// `produce` writes to stdout, and map any failure to its exit code.
-func printFromArchive(_ archive: ArchiveOptions, format: OutputFormat, _ produce: (ArchiveReader, inout RowPrinter) throws -> Void) throws {
+/// `produce` writes to stdout, and map any failure to its exit code. With a `filter`, a filter
+/// that matches nothing is named on stderr (see `warnAboutUnmatched`).
+func printFromArchive(
+    _ archive: ArchiveOptions, format: OutputFormat, filter: RunFilter? = nil, _ produce: (ArchiveReader, inout RowPrinter) throws -> Void
+) throws {
     do {
         let reader = try ArchiveReader.open(path: archive.databasePath(processEnvironment))
-        try printRows(format: format) { try produce(reader, &$0) }
+        let rows = try printRows(format: format) { try produce(reader, &$0) }
+        if let filter { try warnAboutUnmatched(filter, in: reader, rows: rows) }
     } catch {
         throw reportFailure(error)
+    }
+}
+
+/// An empty result stays empty (scripts rely on it), but a filter that matches nothing in the
+/// archive, a mistyped job name say, is named on stderr, and unknown projects with the ones there are.
+func warnAboutUnmatched(_ filter: RunFilter, in reader: ArchiveReader, rows: Int) throws {
+    for message in try reader.unmatched(filter, resultIsEmpty: rows == 0) {
+        printMessage("warning: \(message)")
     }
 }

@@ -61,6 +61,35 @@ func reportArchive() async throws -> String {
         #expect(project.stdout.split(separator: "\r\n").count == 2)
     }
 
+    /// A filter that matches nothing keeps the empty result and exit 0, and says so on stderr;
+    /// an unknown project is named with the slugs there are. A filter that matches, in a window
+    /// with no runs, stays quiet.
+    @Test func aFilterThatMatchesNothingSaysSo() async throws {
+        let path = try await reportArchive()
+        let cases: [([String], String)] = [
+            (["--project", "gh/acme/widgts"], "warning: --project gh/acme/widgts matches no project; the archive has circleci/9z8Pam/AHWysF, circleci/DdaVtNus/6EkDPZoN, gh/acme/widgets"),
+            (["--job", "tset"], "warning: --job tset matches no job in the archive"),
+            (["--workflow", "nightly"], "warning: --workflow nightly matches no workflow in the archive"),
+            (["--branch", "mian"], "warning: --branch mian matches no pipeline's branch in the archive"),
+            (["--since", "2024-06-01", "--until", "2024-05-01"], "warning: --since 2024-06-01T00:00:00.000Z is not before --until 2024-05-01T00:00:00.000Z"),
+        ]
+        for (filter, warning) in cases {
+            for command in [["report", "slowest"], ["report", "durations", "--by", "workflow"], ["export", "jobs"]] {
+                let result = try await run(command + ["--db", path, "-f", "csv"] + filter)
+                #expect(result.status == 0, "\(command) \(filter)")
+                #expect(result.stdout.split(separator: "\r\n").count == 1, "only the header: \(result.stdout)")
+                #expect(result.stderr.contains(warning), "\(command) \(filter): \(result.stderr)")
+            }
+        }
+        let oneTypo = try await run(["report", "slowest", "--db", path, "-f", "csv", "--project", "gh/acme/widgets", "--project", "github/acme/gadgets"])
+        #expect(oneTypo.stdout.split(separator: "\r\n").count > 1)
+        #expect(oneTypo.stderr.contains("--project gh/acme/gadgets matches no project"), "named in the stored spelling: \(oneTypo.stderr)")
+        let quiet = try await run(["report", "slowest", "--db", path, "-f", "csv", "--job", "test", "--since", "0m"])
+        #expect(quiet.status == 0 && quiet.stderr.isEmpty, "\(quiet.stderr)")
+        let viaGitHub = try await run(["report", "slowest", "--db", path, "-f", "csv", "--project", "github/acme/widgets"])
+        #expect(viaGitHub.stdout.split(separator: "\r\n").count == 3 && viaGitHub.stderr.isEmpty, "\(viaGitHub)")
+    }
+
     @Test func badReportArgumentsAreUsageErrors() async throws {
         let path = try await reportArchive()
         for arguments in [
