@@ -46,6 +46,9 @@ public struct BackfillOptions: Sendable {
 public struct BackfillCounts: Sendable, Equatable {
     /// Pipelines whose workflows and jobs were fetched.
     public var pipelines = 0
+    /// Pipelines whose workflows or jobs CircleCI answered 404 for: stored without them, and
+    /// asked about again by the next run.
+    public var pipelinesSkipped = 0
     /// Pipelines an earlier run fetched finished, so nothing was asked about them.
     public var pipelinesAlreadyFinished = 0
     public var workflows = 0
@@ -60,7 +63,13 @@ public struct BackfillCounts: Sendable, Equatable {
 /// Something a person watching a backfill wants to know.
 public enum BackfillEvent: Sendable {
     case progress(project: String, counts: BackfillCounts)
+    /// `reason` is a sentence: `CircleCI answered 503 Service Unavailable`, `cannot reach circleci.com: …`.
     case retrying(path: String, reason: String, delay: Duration)
+    /// CircleCI refused a page token saved by an earlier run (it may have expired).
+    case pagingFromNewest(path: String, status: Int)
+    /// CircleCI answered 404 for `path`, a pipeline's workflows or a workflow's jobs: the pipeline
+    /// is skipped for this run and asked about again by the next; the backfill goes on.
+    case skipped(pipelineNumber: Int64?, path: String)
 }
 
 /// Walks CircleCI's API v2 for each project, newest pipeline first, and merges what it finds into
@@ -146,7 +155,7 @@ public final class Backfiller: Sendable {
             } catch .refused(let path, let status, _) where walk.usesSavedToken {
                 // A page token kept from an earlier run may have expired: page down from the
                 // newest page instead, skipping what is covered. Slower, never wrong.
-                onEvent(.retrying(path: path, reason: "\(status) for the saved page token; paging from the newest page", delay: .zero))
+                onEvent(.pagingFromNewest(path: path, status: status))
                 walk.forgetSavedToken()
                 continue
             }
@@ -179,7 +188,7 @@ public final class Backfiller: Sendable {
             throw .store(error)
         }
         counts.withLock { counts in
-            counts.pipelines += runs.count
+            counts.pipelines += runs.count { !$0.runsMissing }
             counts.workflows += runs.reduce(0) { $0 + $1.workflows.count }
             counts.jobs += runs.reduce(0) { $0 + $1.jobs.count }
         }
@@ -214,6 +223,19 @@ public final class Backfiller: Sendable {
     }
 
     private func fetchRuns(of pipeline: PipelineRecord, in context: ProjectContext) async throws(BackfillError) -> BackfilledPipeline {
+        do {
+            return try await fetchWorkflowsAndJobs(of: pipeline, in: context)
+        } catch .notFound(let path) {
+            // One pipeline CircleCI cannot answer for must not stop the project's backfill.
+            counts.withLock { $0.pipelinesSkipped += 1 }
+            onEvent(.skipped(pipelineNumber: pipeline.number, path: path))
+            return BackfilledPipeline(pipeline: pipeline, workflows: [], jobs: [], runsMissing: true)
+        }
+    }
+
+    private func fetchWorkflowsAndJobs(of pipeline: PipelineRecord, in context: ProjectContext) async throws(BackfillError)
+        -> BackfilledPipeline
+    {
         var workflows: [WorkflowRecord] = []
         for item in try await allItems("/pipeline/\(CircleCIClient.escapePath(pipeline.id))/workflow") {
             if let workflow = APIRecords.workflow(item, projectID: context.project.id, appURL: context.appURL) { workflows.append(workflow) }

@@ -80,7 +80,8 @@ final class CircleCIClient: Sendable {
         onRetry: @escaping @Sendable (_ path: String, _ reason: String, _ delay: Duration) -> Void
     ) {
         var configuration = HTTPClient.Configuration()
-        configuration.timeout = .init(connect: .seconds(10), read: .nanoseconds(Int64(timeout / .nanoseconds(1))))
+        // Connecting takes no longer than a whole request may.
+        configuration.timeout = .init(connect: .nanoseconds(Int64(min(timeout, .seconds(10)) / .nanoseconds(1))), read: .nanoseconds(Int64(timeout / .nanoseconds(1))))
         configuration.httpVersion = .http1Only
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
@@ -149,9 +150,9 @@ final class CircleCIClient: Sendable {
             case 404:
                 return .failure(.notFound(path: path))
             case 429:
-                return .retry(reason: "429 Too Many Requests", after: Self.retryAfter(response.headers.first(name: "Retry-After")))
+                return .retry(reason: "CircleCI answered 429 Too Many Requests", after: Self.retryAfter(response.headers.first(name: "Retry-After")))
             case 500..<600:
-                return .retry(reason: "\(response.status.code) \(response.status.reasonPhrase)", after: nil)
+                return .retry(reason: "CircleCI answered \(response.status.code) \(response.status.reasonPhrase)", after: nil)
             default:
                 let text = String(decoding: body.readableBytesView.prefix(200), as: UTF8.self)
                 let status = Int(response.status.code)
@@ -159,9 +160,23 @@ final class CircleCIClient: Sendable {
                 return .failure((400..<500).contains(status) ? .refused(path: path, status: status, reason: reason) : .failed(path: path, reason: "\(status) \(reason)"))
             }
         } catch {
-            // Timeouts, refused or reset connections, a body cut short: all worth another try.
-            return .retry(reason: "\(error)", after: nil)
+            // Timeouts, refused or reset connections, a name that does not resolve, a body cut
+            // short: all worth another try. CircleCI said nothing, so the reason does not say it did.
+            return .retry(reason: "cannot reach \(host): \(Self.describe(error))", after: nil)
         }
+    }
+
+    /// The host requests go to, for messages.
+    private var host: String { URL(string: baseURL)?.host ?? baseURL }
+
+    /// A network error in a few words: NIO's connection errors list every address tried.
+    static func describe(_ error: any Error) -> String {
+        let text = "\(error)"
+        if ["UnknownHost", "DNS error", "dnsAError", "dnsAAAAError"].contains(where: text.contains) { return "the name does not resolve (DNS)" }
+        if text.contains("connectTimeout") { return "connecting timed out" }
+        if text.contains("Connection refused") || text.contains("connection refused") { return "connection refused" }
+        if text.contains("deadlineExceeded") || text.contains("readTimeout") { return "no answer in time" }
+        return text.count > 200 ? String(text.prefix(200)) + "…" : text
     }
 
     /// `Retry-After` as seconds or as an HTTP date (RFC 9110); nil when absent or unreadable.

@@ -38,6 +38,21 @@ public func buildApplication(
             serverName: "circle-archive",
             availableConnectionsDelegate: .maximum(configuration.maxConnections, logger: logger)),
         services: [StoreService(store: store, logger: logger)],
+        onServerRunning: { channel in
+            // Said once the socket is bound, never before: a port in use fails without it.
+            let address = channel.localAddress.map { "\($0.ipAddress ?? configuration.host):\($0.port ?? configuration.port)" }
+            logger.info(
+                "serving",
+                metadata: [
+                    "db": "\(configuration.databasePath)", "address": "\(address ?? "\(configuration.host):\(configuration.port)")",
+                    "secrets": "\(configuration.secrets.count)", "durability": "\(configuration.durability.rawValue)",
+                ])
+            if configuration.allowUnsigned {
+                logger.warning(
+                    "--allow-unsigned: POST /webhooks/circleci accepts every delivery without checking a signature, so anyone who can reach \(address ?? configuration.host) can write to the archive; for local trials only (set CIRCLE_ARCHIVE_SECRETS for real webhooks)"
+                )
+            }
+        },
         logger: logger)
 }
 

@@ -11,42 +11,48 @@ public struct SignatureVerifier: Sendable {
         keys = secrets.map { SymmetricKey(data: Array($0.utf8)) }
     }
 
+    /// Why a delivery was refused. The sender gets the same generic 401 whatever the reason (it
+    /// must not help a forger); the operator's log line says which, to know what to fix.
+    public enum Refusal: String, Sendable, Equatable {
+        case missing = "no circleci-signature header"
+        case repeated = "more than one circleci-signature header"
+        case noVersion1 = "circleci-signature has no v1= entry"
+        case malformed = "circleci-signature's v1= entry is not 64 hex digits"
+        /// The usual misconfiguration: the secret in CircleCI's webhook form differs from ours.
+        case noMatch = "signature matches none of the configured secrets (is the secret in CircleCI's webhook the same?)"
+    }
+
     /// `headerValues` holds every `circleci-signature` field of the request. A request must carry
-    /// exactly one; a repeated header is refused rather than guessed at.
-    public func isAuthentic(body: [UInt8], headerValues: [String]) -> Bool {
-        guard headerValues.count == 1 else { return false }
-        let candidates = Self.v1Signatures(in: headerValues[0])
-        guard !candidates.isEmpty else { return false }
+    /// exactly one; a repeated header is refused rather than guessed at. Returns nil when authentic.
+    public func refusal(body: [UInt8], headerValues: [String]) -> Refusal? {
+        guard !headerValues.isEmpty else { return .missing }
+        guard headerValues.count == 1 else { return .repeated }
+        let entries = Self.v1Entries(in: headerValues[0])
+        guard !entries.isEmpty else { return .noVersion1 }
+        let candidates = entries.compactMap { decodeHex($0, expectedBytes: SHA256.byteCount) }
+        guard !candidates.isEmpty else { return .malformed }
         var matched = false
         for key in keys {
-            let mac = Array(HMAC<SHA256>.authenticationCode(for: body, using: key))
             for candidate in candidates {
-                // Evaluate every pair, so the time taken does not depend on which one matched.
-                matched = constantTimeEqual(mac, candidate) || matched
+                // swift-crypto compares in constant time; every pair is tried, so the time taken
+                // does not depend on which one matched.
+                matched = HMAC<SHA256>.isValidAuthenticationCode(candidate, authenticating: body, using: key) || matched
             }
         }
-        return matched
+        return matched ? nil : .noMatch
     }
 
-    /// The decoded `v1` signatures in a header value: entries that are not `v1=` followed by
-    /// exactly 64 hex digits are skipped.
-    static func v1Signatures(in header: String) -> [[UInt8]] {
+    public func isAuthentic(body: [UInt8], headerValues: [String]) -> Bool {
+        refusal(body: body, headerValues: headerValues) == nil
+    }
+
+    /// The text after each `v1=` in a header value.
+    static func v1Entries(in header: String) -> [Substring] {
         header.split(separator: ",").compactMap { entry in
             let trimmed = entry.trimmingSpaces
-            guard trimmed.hasPrefix("v1=") else { return nil }
-            return decodeHex(trimmed.dropFirst(3), expectedBytes: SHA256.byteCount)
+            return trimmed.hasPrefix("v1=") ? trimmed.dropFirst(3) : nil
         }
     }
-}
-
-/// Compares two byte strings in time that depends only on their lengths.
-func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
-    guard lhs.count == rhs.count else { return false }
-    var difference: UInt8 = 0
-    for index in lhs.indices {
-        difference |= lhs[index] ^ rhs[index]
-    }
-    return difference == 0
 }
 
 private func decodeHex(_ text: Substring, expectedBytes: Int) -> [UInt8]? {

@@ -43,8 +43,8 @@ struct WebhookController: Sendable {
         } catch is NIOTooManyBytesError {
             return reply(.tooLarge, exchange)
         }
-        if let verifier, !verifier.isAuthentic(body: body, headerValues: request.headers[values: Self.signatureHeader]) {
-            return reply(.unauthorized, exchange)
+        if let verifier, let refusal = verifier.refusal(body: body, headerValues: request.headers[values: Self.signatureHeader]) {
+            return reply(.unauthorized(refusal), exchange)
         }
         let delivery = PreparedDelivery(body: body, headers: request.headers.map { ($0.name.canonicalName, $0.value) })
         let event = delivery.event
@@ -80,7 +80,7 @@ struct WebhookController: Sendable {
         case stored(id: String)
         case duplicate(id: String)
         case rejected(reason: String)
-        case unauthorized
+        case unauthorized(SignatureVerifier.Refusal)
         case tooLarge
         case unavailable(reason: String)
     }
@@ -101,8 +101,8 @@ struct WebhookController: Sendable {
         case .rejected(let reason):
             (label, level, message, detail) = (.rejected, .warning, "delivery rejected", ("reason", reason))
             response = .json(.badRequest, #"{"status":"rejected","error":\#(JSONText.quoted(reason))}"#)
-        case .unauthorized:
-            (label, level, message) = (.unauthorized, .warning, "delivery unauthorized: missing or wrong circleci-signature")
+        case .unauthorized(let refusal):
+            (label, level, message, detail) = (.unauthorized, .warning, "delivery unauthorized", ("reason", refusal.rawValue))
             response = .json(.unauthorized, #"{"error":"missing or invalid circleci-signature"}"#)
         case .tooLarge:
             (label, level, message) = (.tooLarge, .warning, "delivery too large")
@@ -120,7 +120,9 @@ struct WebhookController: Sendable {
         // delivery costs no formatting at all. Warnings name the peer, to find a misconfigured or
         // hostile sender.
         if logger.logLevel <= level {
-            var metadata: Logger.Metadata = ["outcome": "\(label.rawValue)", "latency_ms": "\(latency / .microseconds(1) / 1000)"]
+            // Milliseconds to the microsecond: 4.787, not 4.787443000000001.
+            let milliseconds = (latency / .microseconds(1)).rounded() / 1000
+            var metadata: Logger.Metadata = ["outcome": "\(label.rawValue)", "latency_ms": .stringConvertible(milliseconds)]
             if let type = exchange.eventType { metadata["type"] = "\(type)" }
             if let detail { metadata[detail.key] = "\(detail.value)" }
             if level >= .warning { metadata["peer"] = "\(exchange.context.peer)" }

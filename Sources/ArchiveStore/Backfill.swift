@@ -61,11 +61,16 @@ public struct BackfilledPipeline: Sendable {
     public var pipeline: PipelineRecord
     public var workflows: [WorkflowRecord]
     public var jobs: [JobRecord]
+    /// CircleCI listed the pipeline but answered 404 for its workflows or jobs (data past its
+    /// retention, or a transient gap): the pipeline is kept without them and recorded unfinished,
+    /// so the next run asks again.
+    public var runsMissing: Bool
 
-    public init(pipeline: PipelineRecord, workflows: [WorkflowRecord], jobs: [JobRecord]) {
+    public init(pipeline: PipelineRecord, workflows: [WorkflowRecord], jobs: [JobRecord], runsMissing: Bool = false) {
         self.pipeline = pipeline
         self.workflows = workflows
         self.jobs = jobs
+        self.runsMissing = runsMissing
     }
 
     /// Nothing in it will change any more: every workflow has a terminal status. (Jobs of a
@@ -73,6 +78,7 @@ public struct BackfilledPipeline: Sendable {
     /// which its webhooks bring.) A pipeline without workflows counts as finished a day after it
     /// was created (a config error, or a filtered-out push), not before: they may be starting.
     public func isFinished(at now: Timestamp) -> Bool {
+        if runsMissing { return false }
         if workflows.isEmpty {
             guard let created = pipeline.createdAt else { return true }
             return now.microseconds - created.microseconds > 86_400_000_000

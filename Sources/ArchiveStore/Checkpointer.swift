@@ -108,7 +108,8 @@ final class Checkpointer: Sendable {
             defer { state.connection = nil }
             return state.connection
         }
-        queue.sync { sqlite3_close_v2(connection) }
+        // close_v2 always succeeds: it defers the close until the last statement is finalized.
+        queue.sync { _ = sqlite3_close_v2(connection) }
     }
 
     /// A store that was never closed (or failed to open) still releases the connection. A running

@@ -94,7 +94,12 @@ struct Backfill: AsyncParsableCommand {
             case .progress(let project, let counts):
                 progress.update("\(project): \(Self.describe(counts, since: started))")
             case .retrying(let path, let reason, let delay):
-                progress.message("CircleCI answered \(reason) for \(path); retrying in \(Self.seconds(delay)) s")
+                progress.message("\(reason) for \(path); retrying in \(Self.seconds(delay)) s")
+            case .skipped(let number, let path):
+                progress.message(
+                    "CircleCI has no \(path) (404); skipped pipeline \(number.map(String.init) ?? "?") for now, the next run asks again")
+            case .pagingFromNewest(let path, let status):
+                progress.message("CircleCI refused the saved page token for \(path) (\(status)); paging from the newest page instead")
             }
         }
         // Ctrl-C stops at once: each page is its own transaction, so what was stored stays whole
@@ -123,6 +128,7 @@ struct Backfill: AsyncParsableCommand {
         func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
         var parts = [count(counts.pipelines, "pipeline")]
         if counts.pipelinesAlreadyFinished > 0 { parts[0] += " (and \(counts.pipelinesAlreadyFinished) already complete)" }
+        if counts.pipelinesSkipped > 0 { parts[0] += " (skipped \(counts.pipelinesSkipped) CircleCI answered 404 for; the next run asks again)" }
         parts.append(count(counts.workflows, "workflow"))
         parts.append(count(counts.jobs, "job") + (counts.approvalsSkipped > 0 ? " (skipped \(count(counts.approvalsSkipped, "approval job")))" : ""))
         parts.append(count(counts.requests, "request") + (counts.retries > 0 ? " (\(counts.retries) retried)" : ""))

@@ -75,7 +75,10 @@ struct Setting {
         if let flag { return flag }
         guard let text = variable(name) else { return `default` }
         guard let value = Value(argument: text) else {
-            throw ConfigurationError("\(Self.prefix + name) is not a valid value: \(text)")
+            let valid =
+                !Value.allValueStrings.isEmpty ? " (valid values: \(Value.allValueStrings.joined(separator: ", ")))"
+                : Value.self == Int.self ? " (a whole number)" : Value.self == Double.self ? " (a number)" : ""
+            throw ConfigurationError("\(Self.prefix + name) is not a valid value: \(text)\(valid)")
         }
         return value
     }

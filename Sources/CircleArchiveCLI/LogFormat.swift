@@ -60,6 +60,9 @@ struct JSONLogHandler: LogHandler {
     private static func json(_ value: Logger.Metadata.Value) -> String {
         switch value {
         case .string(let text): JSONText.quoted(text)
+        // Numbers stay numbers (latency_ms), so collectors can compare and sum them.
+        case .stringConvertible(let value as Double) where value.isFinite: JSONText.number(value)
+        case .stringConvertible(let value as Int): String(value)
         case .stringConvertible(let value): JSONText.quoted(value.description)
         case .array(let values): "[" + values.map(json).joined(separator: ",") + "]"
         case .dictionary(let fields): "{" + fields.keys.sorted().map { JSONText.quoted($0) + ":" + json(fields[$0]!) }.joined(separator: ",") + "}"

@@ -102,17 +102,21 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "circle-archive")
         do {
             let app = try await buildApplication(configuration, logger: logger)
-            logger.info(
-                "serving",
-                metadata: [
-                    "db": "\(configuration.databasePath)", "address": "\(configuration.host):\(configuration.port)",
-                    "secrets": "\(configuration.secrets.count)", "durability": "\(configuration.durability.rawValue)",
-                ])
             try await app.runService()
         } catch let error as IOError {
-            throw reportFailure(CLIError.output("cannot listen on \(configuration.host):\(configuration.port): \(error.description)"))
+            throw reportFailure(CLIError.output(Self.cannotListen(on: "\(configuration.host):\(configuration.port)", error)))
         } catch {
             throw reportFailure(error)
+        }
+    }
+
+    /// What to do about an address the server cannot bind, in words.
+    static func cannotListen(on address: String, _ error: IOError) -> String {
+        switch error.errnoCode {
+        case EADDRINUSE: "\(address) is in use; choose another with --port or CIRCLE_ARCHIVE_PORT"
+        case EACCES: "no permission to listen on \(address): ports below 1024 need root or CAP_NET_BIND_SERVICE; choose another with --port"
+        case EADDRNOTAVAIL: "cannot listen on \(address): no interface of this machine has that address; choose another with --host"
+        default: "cannot listen on \(address): \(error.description)"
         }
     }
 

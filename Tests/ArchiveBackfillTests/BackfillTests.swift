@@ -77,6 +77,45 @@ func pipelinePages(_ requests: [String]) -> [String] {
         }
     }
 
+    /// A pipeline whose workflows CircleCI answers 404 for is skipped, counted and recorded; the
+    /// rest of the project is stored, and the next run asks about that pipeline again.
+    @Test func aPipelineCircleCICannotAnswerForIsSkippedAndRetriedNextRun() async throws {
+        try await withFake([APIFixtures.projectSlug: widgets(pipelines: 8, runningNewest: false)]) { fake, url, store in
+            fake.state.withLock { $0.faults["/api/v2/pipeline/pipeline-3/workflow"] = [(404, nil)] }
+            let events = EventLog()
+            let first = try await Backfiller(store: store, options: Self.options(url)) { event in events.events.withLock { $0.append(event) } }.run()
+            #expect(first.pipelines == 7 && first.pipelinesSkipped == 1)
+            #expect(events.events.withLock { $0.contains { if case .skipped(3, "/pipeline/pipeline-3/workflow") = $0 { true } else { false } } })
+            #expect(try store.reader.texts("SELECT count(*) FROM pipelines") == ["8"], "the listed pipeline itself is kept")
+            #expect(try store.reader.texts("SELECT count(*) FROM workflows WHERE pipeline_id = 'pipeline-3'") == ["0"])
+            #expect(try store.reader.texts("SELECT count(*) FROM workflows") == ["7"])
+            #expect(try store.unfinishedBackfilledPipelines(projectSlug: APIFixtures.projectSlug, projectID: Fixtures.projectID, since: Self.since)
+                .map(\.id) == ["pipeline-3"])
+
+            fake.state.withLock { $0.requests = [] }
+            let second = try await Backfiller(store: store, options: Self.options(url)).run()
+            #expect(second.pipelines == 1 && second.pipelinesSkipped == 0)
+            #expect(fake.requests.contains("/api/v2/pipeline/pipeline-3/workflow"))
+            #expect(try store.reader.texts("SELECT count(*) FROM workflows") == ["8"])
+            #expect(try store.unfinishedBackfilledPipelines(projectSlug: APIFixtures.projectSlug, projectID: Fixtures.projectID, since: Self.since)
+                .isEmpty)
+        }
+    }
+
+    /// `github/ORG/REPO`, as webhooks spell it, is the same project as `gh/ORG/REPO`: the API is
+    /// asked with the short form, and the two spellings share one record of progress.
+    @Test func eitherSpellingOfASlugBackfillsAndResumesTheSameProject() async throws {
+        try await withFake([APIFixtures.projectSlug: widgets(pipelines: 8, runningNewest: false)]) { fake, url, store in
+            let first = try await Backfiller(store: store, options: Self.options(url, projects: ["github/acme/widgets", "gh/acme/widgets"])).run()
+            #expect(first.pipelines == 8, "once, not once per spelling")
+            #expect(fake.requests.allSatisfy { !$0.contains("github/") }, "\(fake.requests)")
+            #expect(try store.reader.texts("SELECT slug FROM projects") == ["gh/acme/widgets"])
+            fake.state.withLock { $0.requests = [] }
+            let second = try await Backfiller(store: store, options: Self.options(url, projects: ["github/acme/widgets"])).run()
+            #expect(second.pipelines == 0 && pipelinePages(fake.requests) == ["/api/v2/project/gh/acme/widgets/pipeline"], "\(fake.requests)")
+        }
+    }
+
     @Test func aSecondRunAsksOnlyForWhatIsNew() async throws {
         try await withFake([APIFixtures.projectSlug: widgets(pipelines: 8)]) { fake, url, store in
             _ = try await Backfiller(store: store, options: Self.options(url)).run()
@@ -168,7 +207,7 @@ func pipelinePages(_ requests: [String]) -> [String] {
             ])
             // Pipelines 5 to 8 were stored by the first run and not asked about again.
             #expect(!fake.requests.contains { $0.contains("/pipeline-5/") || $0.contains("/pipeline-8/") }, "\(fake.requests)")
-            #expect(events.events.withLock { $0.contains { if case .retrying(_, let reason, _) = $0 { reason.contains("saved page token") } else { false } } })
+            #expect(events.events.withLock { $0.contains { if case .pagingFromNewest(_, 400) = $0 { true } else { false } } })
         }
     }
 
@@ -213,6 +252,33 @@ func pipelinePages(_ requests: [String]) -> [String] {
                 #expect(error.description.contains("gh/acme/nope") && error.description.contains("gh/ORG/REPO"))
             }
         }
+    }
+
+    /// A network failure is not something CircleCI answered: the retry message says it could not
+    /// reach the host, and why in a few words.
+    @Test func networkFailuresSayTheHostCouldNotBeReached() async throws {
+        struct Failure: Error, CustomStringConvertible {
+            let description: String
+        }
+        #expect(CircleCIClient.describe(Failure(description: "DNS error: SocketAddressError.UnknownHost: Name or service not known (error -2) for host x, port 443"))
+            == "the name does not resolve (DNS)")
+        #expect(CircleCIClient.describe(Failure(description: "connect(descriptor:addr:size:): Connection refused (errno: 111)")) == "connection refused")
+        // Nothing listens on a port just closed: every retry says so, and the last error too.
+        let port = try freePort()
+        var options = Self.options("http://127.0.0.1:\(port)/api/v2")
+        options.retry.attempts = 2
+        options.timeout = .milliseconds(500)
+        let store = try ArchiveStore(path: try makeTemporaryDirectory().appendingPathComponent("a.sqlite").path)
+        let events = EventLog()
+        do throws(BackfillError) {
+            _ = try await Backfiller(store: store, options: options) { event in events.events.withLock { $0.append(event) } }.run()
+            Issue.record("a closed port answered")
+        } catch {
+            #expect(error.description.contains("cannot reach 127.0.0.1: connection refused"), "\(error)")
+        }
+        let reasons = events.events.withLock { $0.compactMap { if case .retrying(_, let reason, _) = $0 { reason } else { nil } } }
+        #expect(reasons == ["cannot reach 127.0.0.1: connection refused"], "\(reasons)")
+        try store.close()
     }
 
     @Test func retryAfterIsReadAsSecondsOrAsAnHTTPDate() {

@@ -51,10 +51,18 @@ import Testing
         #expect(!SignatureVerifier(secrets: ["secret"]).isAuthentic(body: Array("hello world".utf8), headerValues: headers))
     }
 
-    @Test func constantTimeComparisonComparesWholeStrings() {
-        #expect(constantTimeEqual([1, 2, 3], [1, 2, 3]))
-        #expect(!constantTimeEqual([1, 2, 3], [1, 2, 4]))
-        #expect(!constantTimeEqual([1, 2, 3], [1, 2]))
-        #expect(constantTimeEqual([], []))
+    /// The reply is the same 401 for all; the operator's log says which of these it was.
+    @Test func eachRefusalHasItsReason() {
+        let verifier = SignatureVerifier(secrets: ["secret"])
+        let body = Array("hello world".utf8)
+        let good = "v1=734cc62f32841568f45715aeb9f4d7891324e6d948e4c6c60c0621cdac48623a"
+        let cases: [([String], SignatureVerifier.Refusal?)] = [
+            ([good], nil), ([], .missing), ([good, good], .repeated), ([""], .noVersion1), (["v2=abc"], .noVersion1),
+            (["v1=zz"], .malformed), (["v1=" + String(repeating: "0", count: 64)], .noMatch),
+            ([signature(for: body, secret: "another")], .noMatch),
+        ]
+        for (headers, expected) in cases {
+            #expect(verifier.refusal(body: body, headerValues: headers) == expected, "\(headers)")
+        }
     }
 }

@@ -200,6 +200,22 @@ let transports: [TestingSetup] = [.router, .ahc(.http)]
         }
     }
 
+    /// README's HTTP table shows each error's body; the server answers exactly that.
+    @Test func errorBodiesAreThoseREADMEShows() async throws {
+        let readme = try String(
+            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../README.md"), encoding: .utf8)
+        let documented = Dictionary(uniqueKeysWithValues: [401, 405].map { status in
+            (status, readme.split(separator: "\n").first { $0.hasPrefix("| \(status) | `") }
+                .flatMap { $0.split(separator: "`").dropFirst().first }.map(String.init))
+        })
+        try await withServer(try testConfiguration()) { (client, _) async throws in
+            let forged: HTTPFields = [HTTPField.Name("circleci-signature")!: "v1=00"]
+            #expect(try await client.deliver(Fixtures.ping, headers: forged).1 == documented[401]!)
+            let notAllowed = try await client.execute(uri: "/webhooks/circleci", method: .get) { String(buffer: $0.body) }
+            #expect(notAllowed == documented[405]!)
+        }
+    }
+
     @Test(arguments: transports)
     func otherMethodsAre405(transport: TestingSetup) async throws {
         try await withServer(try testConfiguration(), transport) { (client, _) async throws in

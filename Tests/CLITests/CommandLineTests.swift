@@ -157,7 +157,15 @@ func populatedArchive() async throws -> String {
     func anUnparseableVariableIsAConfigurationError(variable: String) async throws {
         let result = try await run(["serve"], environment: ["CIRCLE_ARCHIVE_SECRETS": "s", variable: "bogus"])
         #expect(result.status == 2)
-        #expect(result.stderr.contains("\(variable) is not a valid value: bogus"), "\(result.stderr)")
+        #expect(result.stderr.contains("\(variable) is not a valid value: bogus ("), "\(result.stderr)")
+    }
+
+    /// The message names what would have been valid.
+    @Test func anUnparseableVariableNamesTheValidValues() async throws {
+        let durability = try await run(["serve"], environment: ["CIRCLE_ARCHIVE_SECRETS": "s", "CIRCLE_ARCHIVE_DURABILITY": "fast"])
+        #expect(durability.stderr.contains("CIRCLE_ARCHIVE_DURABILITY is not a valid value: fast (valid values: full, normal)"), "\(durability.stderr)")
+        let port = try await run(["serve"], environment: ["CIRCLE_ARCHIVE_SECRETS": "s", "CIRCLE_ARCHIVE_PORT": "http"])
+        #expect(port.stderr.contains("CIRCLE_ARCHIVE_PORT is not a valid value: http (a whole number)"), "\(port.stderr)")
     }
 
     @Test func migrateCreatesTheArchiveAndPrintsTheSchemaVersion() async throws {

@@ -15,23 +15,6 @@ func deliverPingOnceListening(port: Int, signedWith secret: String) throws -> In
     }
 }
 
-/// A port nothing listens on right now (the kernel's next ephemeral port).
-func freePort() throws -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-            bind(descriptor, pointer, length) == 0 && getsockname(descriptor, pointer, &length) == 0
-        }
-    }
-    guard bound else { throw RawHTTPError(description: "cannot find a free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
 /// `circle-archive serve` as a child process, with its stderr collected.
 final class ServerProcess: @unchecked Sendable {
     let process = Process()
@@ -191,13 +174,45 @@ final class ServerProcess: @unchecked Sendable {
         let stored = lines.first { $0["message"]?.string == "delivery stored" }
         #expect(stored?["level"]?.string == "info")
         #expect(stored?["id"]?.string == "3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c")
-        #expect(stored?["latency_ms"]?.string != nil)
+        // A number with at most three decimals, not a string, not 4.787443000000001.
+        switch stored?["latency_ms"] {
+        case .double(let milliseconds): #expect(abs(milliseconds * 1000 - (milliseconds * 1000).rounded()) < 1e-6, "\(milliseconds)")
+        case .integer: break
+        default: Issue.record("latency_ms is not a number: \(String(describing: stored?["latency_ms"]))")
+        }
         #expect(stored?["outcome"]?.string == "stored" && stored?["type"]?.string == "ping")
         let unauthorized = lines.first { $0["message"]?.string?.hasPrefix("delivery unauthorized") == true }
         #expect(unauthorized?["level"]?.string == "warning")
+        // Which failure it was, for the operator; the sender got the same generic 401.
+        #expect(unauthorized?["reason"]?.string?.contains("matches none of the configured secrets") == true, "\(String(describing: unauthorized))")
         // The warning names the sender, so a misconfigured or hostile one can be found.
         #expect(unauthorized?["peer"]?.string?.hasPrefix("127.0.0.1:") == true, "\(String(describing: unauthorized))")
         #expect(stored?["peer"] == nil, "info lines stay short")
+    }
+
+    /// A port in use says so and how to choose another, and `serving` is never logged for it.
+    @Test func aPortInUseIsNamedWithWhatToDo() async throws {
+        let (first, port) = try await ServerProcess.started()
+        let second = try await run(
+            ["serve", "--db", try makeTemporaryDirectory().appendingPathComponent("b.sqlite").path, "--port", "\(port)"],
+            environment: ["CIRCLE_ARCHIVE_SECRETS": "s"])
+        #expect(second.status == 1)
+        #expect(second.stderr.contains("Error: 127.0.0.1:\(port) is in use; choose another with --port or CIRCLE_ARCHIVE_PORT"), "\(second.stderr)")
+        #expect(!second.stderr.contains("serving") && !second.stderr.contains("errno"), "\(second.stderr)")
+        #expect(first.output.contains("serving"), "the one that listens says so")
+        #expect(try await blockingWork { first.stop() } == 0)
+    }
+
+    /// --allow-unsigned opens the route to anyone: said at every start, as a warning.
+    @Test func unsignedModeWarnsAtEveryStart() async throws {
+        let path = try makeTemporaryDirectory().appendingPathComponent("a.sqlite").path
+        for _ in 0..<2 {
+            let server = try ServerProcess(arguments: ["--db", path, "--allow-unsigned"], environment: [:])
+            _ = try await blockingWork { try server.waitForPort() }
+            #expect(try await blockingWork { server.stop() } == 0)
+            #expect(server.output.contains("warning"), "\(server.output)")
+            #expect(server.output.contains("--allow-unsigned: POST /webhooks/circleci accepts every delivery without checking a signature"))
+        }
     }
 
     @Test func shutdownIsNotHeldUpBySlowSenders() async throws {
