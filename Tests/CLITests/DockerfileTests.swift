@@ -90,4 +90,26 @@ struct DockerfileTests {
             #expect(Self.runtimeWords.contains(package), "\(package) is not installed in the runtime stage")
         }
     }
+
+    /// README's set-up is followed literally on a fresh machine: its apt-get line installs every
+    /// package the image's build stage and `.ci/run` install, and it says how to get the
+    /// `circle-archive` command every later example runs, the way the image builds it.
+    @Test func readmesSetUpInstallsWhatTheBuildNeedsAndTheCommand() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let setUp = try #require(readme.components(separatedBy: "## Set up").dropFirst().first?.components(separatedBy: "\n## ").first)
+        let install = try #require(setUp.split(separator: "\n").first { $0.hasPrefix("apt-get update && apt-get install -y ") })
+        let documented = Set(install.split(separator: " ").dropFirst(6).map(String.init))
+        let firstStage = Self.instructions.prefix { $0.keyword != "FROM" || $0.argument.hasPrefix("${SWIFT_IMAGE}") }
+        let buildPackages = firstStage.filter { $0.keyword == "RUN" && $0.argument.contains("apt-get install") }
+            .flatMap { $0.argument.split(whereSeparator: \.isWhitespace).map(String.init) }.filter { $0.hasSuffix("-dev") }
+        #expect(!buildPackages.isEmpty)
+        let ci = try String(contentsOf: root.appendingPathComponent(".ci/run"), encoding: .utf8)
+        let ciPackages = try #require(ci.firstMatch(of: /for package in ([a-z0-9 .+-]+); do/)?.1).split(separator: " ").map(String.init)
+        for package in buildPackages + ciPackages + ["sqlite3"] {
+            #expect(documented.contains(package), "README's set-up does not install \(package)")
+        }
+        #expect(setUp.contains("swift build -c release --static-swift-stdlib --product circle-archive"))
+        #expect(setUp.contains("install -m 0755 .build/release/circle-archive /usr/local/bin/circle-archive"))
+    }
 }
