@@ -49,8 +49,11 @@ public func buildApplication(
                 ])
             if configuration.allowUnsigned {
                 logger.warning(
-                    "--allow-unsigned: POST /webhooks/circleci accepts every delivery without checking a signature, so anyone who can reach \(address ?? configuration.host) can write to the archive; for local trials only (set CIRCLE_ARCHIVE_SECRETS for real webhooks)"
-                )
+                    """
+                    --allow-unsigned: POST /webhooks/circleci accepts every delivery without checking a signature, \
+                    so anyone who can reach \(address ?? configuration.host) can write to the archive; for local trials only \
+                    (set CIRCLE_ARCHIVE_SECRETS for real webhooks)
+                    """)
             }
         },
         logger: logger)

@@ -45,6 +45,7 @@ struct Import: AsyncParsableCommand {
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
         guard maxLineBytes > 0 else { throw ValidationError("--max-line-bytes must be positive") }
         guard !files.isEmpty else { throw ValidationError("name at least one file, or - for stdin") }
+        guard files.count(where: { $0 == "-" }) <= 1 else { throw ValidationError("- (stdin) can be named once") }
     }
 
     func run() async throws {

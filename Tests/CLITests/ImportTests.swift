@@ -98,6 +98,7 @@ func archiveContents(_ path: String) async throws -> String {
         #expect(result.stderr.contains("gzip"))
         #expect(try await run(["import", "--db", path, directory.appendingPathComponent("missing.jsonl").path]).status == 1)
         #expect(try await run(["import", "--db", path]).status == 2)
+        #expect(try await run(["import", "--db", path, "-", "-"], stdin: Fixtures.ping).status == 2, "stdin can be read once")
     }
 
     /// A missing file, a directory or an unreadable file is found before the archive is created:
