@@ -115,7 +115,7 @@ struct Backfill: AsyncParsableCommand {
         do {
             let counts = try await backfiller.run()
             progress.clear()
-            printMessage("backfilled \(projects.joined(separator: ", ")): \(Self.describe(counts, since: started))")
+            printMessage("backfilled \(options.projectSlugs.joined(separator: ", ")): \(Self.describe(counts, since: started))")
         } catch {
             progress.clear()
             printMessage("stopped; what was fetched is stored, and the next run continues from there")

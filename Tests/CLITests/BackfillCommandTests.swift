@@ -32,6 +32,25 @@ import Testing
         #expect(again.stderr.hasPrefix("backfilled gh/acme/widgets: 1 pipeline, 1 workflow, 2 jobs, 4 requests"), "\(again.stderr)")
     }
 
+    /// The webhooks' spelling of the slug works, and a pipeline CircleCI answers 404 for is named,
+    /// skipped and counted while the rest is stored (exit 0).
+    @Test func aPipelineWhoseWorkflowsAnswer404IsSkippedAndTheRestStored() async throws {
+        let fake = FakeCircleCI(projects: [APIFixtures.projectSlug: widgets(pipelines: 5, runningNewest: false)])
+        fake.state.withLock { $0.faults["/api/v2/pipeline/pipeline-2/workflow"] = [(404, nil)] }
+        let (url, stop) = await fake.serve()
+        defer { Task { await stop() } }
+        let path = try makeTemporaryDirectory().appendingPathComponent("archive.sqlite").path
+        let arguments = ["backfill", "--db", path, "--project", "github/acme/widgets", "--api-url", url, "--since", "30d"]
+        let result = try await run(arguments, environment: ["CIRCLE_TOKEN": FakeCircleCI.token])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("CircleCI has no /pipeline/pipeline-2/workflow (404); skipped pipeline 2 for now, the next run asks again"),
+                "\(result.stderr)")
+        #expect(result.stderr.contains("backfilled gh/acme/widgets: 4 pipelines (skipped 1 CircleCI answered 404 for; the next run asks again)"),
+                "\(result.stderr)")
+        let again = try await run(arguments, environment: ["CIRCLE_TOKEN": FakeCircleCI.token])
+        #expect(again.status == 0 && again.stderr.contains("backfilled gh/acme/widgets: 1 pipeline,"), "\(again.stderr)")
+    }
+
     @Test func mistakesAreExplainedWithTheirExitCodes() async throws {
         let fake = FakeCircleCI(projects: [APIFixtures.projectSlug: widgets(pipelines: 1)])
         let (url, stop) = await fake.serve()
