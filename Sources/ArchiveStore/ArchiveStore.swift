@@ -325,7 +325,7 @@ public final class ArchiveStore: Sendable {
         _ deliveries: [PreparedDelivery], context: WriteContext, in db: Database
     ) throws -> [DeliveryOutcome] {
         var entities = EntityUpserts()
-        var completedRuns = CompletedRuns()
+        var completedRuns = CompletedRuns(statements: context.statements)
         let outcomes = try deliveries.map { delivery throws -> DeliveryOutcome in
             switch delivery.content {
             case .event(let event, let payload):

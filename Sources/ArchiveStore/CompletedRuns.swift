@@ -8,7 +8,17 @@ import GRDB
 /// touches anyway); runs completed earlier in the same batch are remembered here, because the
 /// batch's upserts are applied after all its events are inserted.
 struct CompletedRuns {
-    private var completed: Set<String> = []
+    private struct Run: Hashable {
+        let table: String
+        let id: String
+    }
+
+    private let statements: WriterStatements
+    private var completed: Set<Run> = []
+
+    init(statements: WriterStatements) {
+        self.statements = statements
+    }
 
     mutating func isFirstCompletion(by event: WebhookEvent, in db: Database) throws -> Bool {
         let table: String
@@ -23,8 +33,7 @@ struct CompletedRuns {
         default:
             return false
         }
-        guard completed.insert(table + " " + id).inserted else { return false }
-        let earlier = try String.fetchOne(db.cachedStatement(sql: "SELECT status FROM \(table) WHERE id = ?"), arguments: [id])
-        return !RunStatus.terminal.contains(earlier ?? "")
+        guard completed.insert(Run(table: table, id: id)).inserted else { return false }
+        return !RunStatus.terminal.contains(try statements.status(in: table, id: id, in: db) ?? "")
     }
 }

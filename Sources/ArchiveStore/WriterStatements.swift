@@ -62,6 +62,7 @@ final class WriterStatements: @unchecked Sendable {
     private var insertEventHandle: OpaquePointer?
     /// Upsert statements by table name (short keys: hashing the SQL itself was part of the cost).
     private var upsertHandles: [String: OpaquePointer] = [:]
+    private var statusHandles: [String: OpaquePointer] = [:]
 
     /// Inserts an event row unless its id exists; `db.changesCount` tells which happened.
     func insertEvent(_ values: [SQLiteValue], in db: Database) throws {
@@ -84,12 +85,39 @@ final class WriterStatements: @unchecked Sendable {
         try Self.run(handle, table.upsertArguments(upsert.values, key: upsert.key), connection)
     }
 
+    /// The `status` of the row with `id` in `table` (`jobs` or `workflows`); nil when there is no
+    /// row or no status. Asked once per completion event (see `CompletedRuns`).
+    func status(in table: String, id: String, in db: Database) throws -> String? {
+        let connection = db.sqliteConnection
+        let handle: OpaquePointer
+        if let cached = statusHandles[table] {
+            handle = cached
+        } else {
+            handle = try Self.prepare("SELECT status FROM \(table) WHERE id = ?", connection)
+            statusHandles[table] = handle
+        }
+        defer { sqlite3_reset(handle) }
+        var id = id
+        let bound = id.withUTF8 { sqlite3_bind_text(handle, 1, $0.baseAddress, Int32($0.count), Self.transient) }
+        guard bound == SQLITE_OK else { throw Self.error(bound, connection) }
+        switch sqlite3_step(handle) {
+        case SQLITE_ROW:
+            guard let text = sqlite3_column_text(handle, 0) else { return nil }
+            return String(cString: text)
+        case SQLITE_DONE:
+            return nil
+        case let code:
+            throw Self.error(code, connection)
+        }
+    }
+
     /// Finalizes every statement; the connection cannot close while one is left.
     func finalize() {
         sqlite3_finalize(insertEventHandle)
         insertEventHandle = nil
-        for handle in upsertHandles.values { sqlite3_finalize(handle) }
+        for handle in Array(upsertHandles.values) + Array(statusHandles.values) { sqlite3_finalize(handle) }
         upsertHandles = [:]
+        statusHandles = [:]
     }
 
     /// Binds `values` to the statement's parameters in order and steps it to completion.
