@@ -111,7 +111,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ArchiveStoreTests",
-            dependencies: ["ArchiveStore", "ArchiveMigrations", "ArchiveTestSupport"],
+            dependencies: ["ArchiveStore", "ArchiveMigrations", "ArchiveTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

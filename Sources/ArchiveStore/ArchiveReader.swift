@@ -2,15 +2,6 @@ import Foundation
 import GRDB
 import GRDBSQLite
 
-/// A value read from SQLite, in SQLite's own five storage classes.
-public enum SQLValue: Sendable, Hashable {
-    case null
-    case integer(Int64)
-    case real(Double)
-    case text(String)
-    case blob([UInt8])
-}
-
 /// Read access to an archive. `query`, `report` and `export` open one read-only, so a mistyped
 /// statement can never change the archive; the server's store holds one on its own pool.
 public struct ArchiveReader: Sendable {

@@ -329,20 +329,15 @@ public final class ArchiveStore: Sendable {
         let outcomes = try deliveries.map { delivery throws -> DeliveryOutcome in
             switch delivery.content {
             case .event(let event, let payload):
-                try context.statements.insertEvent([
-                    .text(event.id), .text(event.type), .text(event.happenedAt.iso8601), .text(delivery.receivedAt),
-                    .init(event.webhookID), .init(event.webhookName), .init(event.organizationID), .init(event.projectID),
-                    .init(event.pipelineID), .init(event.workflowID), .init(event.jobID), .text(payload),
-                ], in: db)
+                try context.statements.insertEvent(ArchivedEvent(event: event, payload: payload, receivedAt: delivery.receivedAt), in: db)
                 guard db.changesCount > 0 else { return .duplicate(id: event.id) }
                 entities.add(entitiesOf: event)
                 return .stored(id: event.id, completesRun: try completedRuns.isFirstCompletion(by: event, in: db))
-            case .malformed(let reason, let eventType, let headers, let body, let digest):
-                try db.cachedStatement(sql: Schema.insertRejected).execute(arguments: [
-                    delivery.receivedAt, reason, eventType, headers, body, digest,
-                ])
+            case .malformed(var rejection):
+                rejection.receivedAt = delivery.receivedAt
+                try db.cachedStatement(sql: Tables.insertRejected).execute(arguments: Tables.rejectedDeliveries.arguments(rejection))
                 try enforce(context.rejectedLimit, in: db)
-                return .rejected(reason: reason)
+                return .rejected(reason: rejection.reason)
             }
         }
         for upsert in entities.upserts { try context.statements.upsert(upsert, in: db) }
@@ -352,10 +347,10 @@ public final class ArchiveStore: Sendable {
     /// Keeps `rejected_deliveries` under its cap. Measuring reads lengths only, not bodies; the
     /// ordered delete runs only when a rejection went over.
     private static func enforce(_ limit: RejectedLimit, in db: Database) throws {
-        guard let size = try Row.fetchOne(db.cachedStatement(sql: Schema.rejectedSize)) else { return }
+        guard let size = try Row.fetchOne(db.cachedStatement(sql: Tables.rejectedSize)) else { return }
         guard size[0] as Int > limit.rows || size[1] as Int > limit.bytes else { return }
-        try db.cachedStatement(sql: Schema.dropOldestRejected).execute(arguments: [limit.bytes, limit.rows])
-        try db.cachedStatement(sql: Schema.countDroppedRejected).execute(arguments: [db.changesCount])
+        try db.cachedStatement(sql: Tables.dropOldestRejected).execute(arguments: [limit.bytes, limit.rows])
+        try db.cachedStatement(sql: Tables.countDroppedRejected).execute(arguments: [db.changesCount])
     }
 }
 
@@ -390,9 +385,7 @@ public enum DeliveryOutcome: Sendable, Equatable {
 public struct PreparedDelivery: Sendable {
     enum Content: Sendable {
         case event(WebhookEvent, payload: String)
-        /// What `rejected_deliveries` keeps: the reason, the event-type header, all headers as JSON,
-        /// the raw body and its SHA-256 (hex), which identifies a retry of the same body.
-        case malformed(reason: String, eventType: String?, headers: String, body: Data, sha256: String)
+        case malformed(Rejection)
     }
 
     let content: Content
@@ -417,12 +410,12 @@ public struct PreparedDelivery: Sendable {
         } catch {
             let headers = headers()
             let encodedHeaders = headers.map { "[\(JSONText.quoted($0.name)),\(JSONText.quoted($0.value))]" }
-            content = .malformed(
+            content = .malformed(Rejection(
                 reason: error.reason,
                 eventType: headers.first { $0.name.lowercased() == "circleci-event-type" }?.value,
                 headers: "[" + encodedHeaders.joined(separator: ",") + "]",
-                body: Data(body),
-                sha256: SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined())
+                body: body,
+                sha256: SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()))
         }
     }
 }

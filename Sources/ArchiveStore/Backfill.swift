@@ -159,16 +159,15 @@ extension ArchiveStore {
                 for upsert in upserts.upserts { try context.statements.upsert(upsert, in: db) }
                 let fetchedAt = batch.fetchedAt.iso8601
                 for fetched in batch.pipelines {
-                    try db.cachedStatement(sql: Schema.recordBackfilledPipeline).execute(arguments: [
-                        fetched.pipeline.id, batch.project.slug ?? "", fetched.pipeline.createdAt?.iso8601 ?? fetchedAt,
-                        fetched.isFinished(at: batch.fetchedAt), fetchedAt,
-                    ])
+                    let row = BackfilledPipelineRow(
+                        pipelineID: fetched.pipeline.id, projectSlug: batch.project.slug ?? "",
+                        createdAt: fetched.pipeline.createdAt?.iso8601 ?? fetchedAt, finished: fetched.isFinished(at: batch.fetchedAt),
+                        fetchedAt: fetchedAt)
+                    try db.cachedStatement(sql: Tables.recordBackfilledPipeline).execute(arguments: Tables.backfilledPipelines.arguments(row))
                 }
                 if let progress = batch.progress {
-                    try db.cachedStatement(sql: Schema.saveBackfillProgress).execute(arguments: [
-                        progress.projectSlug, progress.branch, progress.coveredFrom?.iso8601 ?? "", progress.coveredTo.iso8601,
-                        progress.pageToken, fetchedAt,
-                    ])
+                    let row = BackfillProgressRow(progress: progress, updatedAt: batch.fetchedAt)
+                    try db.cachedStatement(sql: Tables.saveBackfillProgress).execute(arguments: Tables.backfillProgress.arguments(row))
                 }
             }
             afterCommit()
@@ -180,7 +179,7 @@ extension ArchiveStore {
     /// The progress of earlier backfills of `projectSlug` with this branch filter.
     public func backfillProgress(projectSlug: String, branch: String) throws(StoreError) -> BackfillProgress? {
         try readForBackfill { db in
-            guard let row = try Row.fetchOne(db, sql: Schema.loadBackfillProgress, arguments: [projectSlug, branch]) else { return nil }
+            guard let row = try Row.fetchOne(db, sql: Tables.loadBackfillProgress, arguments: [projectSlug, branch]) else { return nil }
             let coveredFrom: String = row["covered_from"]
             let coveredTo: String = row["covered_to"]
             return BackfillProgress(
@@ -205,7 +204,7 @@ extension ArchiveStore {
     /// merging needs (id, project, created_at); its other values are already stored.
     public func unfinishedBackfilledPipelines(projectSlug: String, projectID: String, since: Timestamp) throws(StoreError) -> [PipelineRecord] {
         try readForBackfill { db in
-            try Row.fetchAll(db, sql: Schema.unfinishedBackfilledPipelines, arguments: [projectSlug, since.iso8601]).map { row in
+            try Row.fetchAll(db, sql: Tables.unfinishedBackfilledPipelines, arguments: [projectSlug, since.iso8601]).map { row in
                 PipelineRecord(id: row["pipeline_id"], projectID: projectID, createdAt: Timestamp(iso8601: row["created_at"] as String), source: .api)
             }
         }
@@ -220,20 +219,8 @@ extension ArchiveStore {
     }
 }
 
-extension Schema {
-    static let recordBackfilledPipeline = """
-        INSERT INTO backfilled_pipelines (pipeline_id, project_slug, created_at, finished, fetched_at) VALUES (?, ?, ?, ?, ?)
-        ON CONFLICT (pipeline_id) DO UPDATE SET finished = excluded.finished, fetched_at = excluded.fetched_at
-        """
-
-    static let saveBackfillProgress = """
-        INSERT INTO backfill_progress (project_slug, branch, covered_from, covered_to, page_token, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT (project_slug, branch) DO UPDATE SET
-            covered_from = excluded.covered_from, covered_to = excluded.covered_to,
-            page_token = excluded.page_token, updated_at = excluded.updated_at
-        """
-
+/// What backfill reads of its own progress.
+extension Tables {
     static let loadBackfillProgress = """
         SELECT covered_from, covered_to, page_token FROM backfill_progress WHERE project_slug = ? AND branch = ?
         """

@@ -5,17 +5,17 @@
 /// a record twice with equal values changes nothing that merging it once with the newer of the two
 /// ordering keys does not (each column either takes the newer non-null value or keeps its own, and
 /// the values are the same), so equal records are applied once, with their newest key. Records whose
-/// values differ are all applied; the merge rule itself stays in SQL (`EntityTable.upsertSQL`).
+/// values differ are all applied; the merge rule itself stays in SQL (`EntityStatement.upsertSQL`).
 struct EntityUpserts {
-    struct Upsert {
-        let table: EntityTable
-        let values: [SQLiteValue]
+    struct Upsert: Sendable {
+        let statement: EntityStatement
+        let values: [SQLValue]
         var key: String
     }
 
     private struct Identity: Hashable {
         let table: String
-        let values: [SQLiteValue]
+        let values: [SQLValue]
     }
 
     /// In the order first seen.
@@ -24,14 +24,14 @@ struct EntityUpserts {
 
     mutating func add<Record: EntityRecord>(_ record: Record?, key: String) {
         guard let record else { return }
-        let values = record.columnValues
-        let identity = Identity(table: Record.table.name, values: values)
+        let values = Record.table.values(record)
+        let identity = Identity(table: Record.table.statement.name, values: values)
         if let position = positions[identity] {
             // Ordering keys compare as SQLite compares text: by UTF-8 bytes.
             if upserts[position].key.utf8.lexicographicallyPrecedes(key.utf8) { upserts[position].key = key }
         } else {
             positions[identity] = upserts.count
-            upserts.append(Upsert(table: Record.table, values: values, key: key))
+            upserts.append(Upsert(statement: Record.table.statement, values: values, key: key))
         }
     }
 

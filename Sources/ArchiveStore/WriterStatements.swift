@@ -2,55 +2,6 @@ import Foundation
 import GRDB
 import GRDBSQLite
 
-/// A value bound to a write-path statement.
-enum SQLiteValue {
-    case null
-    case integer(Int64)
-    case text(String)
-
-    init(_ text: String?) {
-        self = text.map { .text($0) } ?? .null
-    }
-
-    init(_ integer: Int64?) {
-        self = integer.map { .integer($0) } ?? .null
-    }
-}
-
-/// Equal when SQLite would store the same value: text compares by its UTF-8 bytes, not by
-/// Swift's Unicode equivalence (`"é"` precomposed and decomposed are two values to SQLite).
-extension SQLiteValue: Hashable {
-    static func == (lhs: SQLiteValue, rhs: SQLiteValue) -> Bool {
-        switch (lhs, rhs) {
-        case (.null, .null): true
-        case (.integer(let left), .integer(let right)): left == right
-        case (.text(var left), .text(var right)):
-            left.withUTF8 { left in
-                right.withUTF8 { right in
-                    left.count == right.count && (left.isEmpty || memcmp(left.baseAddress!, right.baseAddress!, left.count) == 0)
-                }
-            }
-        default: false
-        }
-    }
-
-    func hash(into hasher: inout Hasher) {
-        switch self {
-        case .null:
-            hasher.combine(0)
-        case .integer(let integer):
-            hasher.combine(1)
-            hasher.combine(integer)
-        case .text(var text):
-            hasher.combine(2)
-            text.withUTF8 { bytes in
-                hasher.combine(bytes.count)
-                hasher.combine(bytes: UnsafeRawBufferPointer(bytes))
-            }
-        }
-    }
-}
-
 /// The statements every event runs, prepared once on the writer connection and bound with
 /// SQLite's C API. They run a dozen times per event with a dozen values each; through GRDB's
 /// general-purpose path (each value boxed, the SQL hashed to find its cached statement) the Swift
@@ -65,24 +16,24 @@ final class WriterStatements: @unchecked Sendable {
     private var statusHandles: [String: OpaquePointer] = [:]
 
     /// Inserts an event row unless its id exists; `db.changesCount` tells which happened.
-    func insertEvent(_ values: [SQLiteValue], in db: Database) throws {
+    func insertEvent(_ event: ArchivedEvent, in db: Database) throws {
         let connection = db.sqliteConnection
-        if insertEventHandle == nil { insertEventHandle = try Self.prepare(Schema.insertEvent, connection) }
-        try Self.run(insertEventHandle, values, connection)
+        if insertEventHandle == nil { insertEventHandle = try Self.prepare(Tables.insertEvent, connection) }
+        try Self.run(insertEventHandle, Tables.events.values(event), connection)
     }
 
     /// Inserts or merges an entity row into its table, ordered by the event's key.
     func upsert(_ upsert: EntityUpserts.Upsert, in db: Database) throws {
         let connection = db.sqliteConnection
-        let table = upsert.table
+        let statement = upsert.statement
         let handle: OpaquePointer
-        if let cached = upsertHandles[table.name] {
+        if let cached = upsertHandles[statement.name] {
             handle = cached
         } else {
-            handle = try Self.prepare(table.upsertSQL, connection)
-            upsertHandles[table.name] = handle
+            handle = try Self.prepare(statement.upsertSQL, connection)
+            upsertHandles[statement.name] = handle
         }
-        try Self.run(handle, table.upsertArguments(upsert.values, key: upsert.key), connection)
+        try Self.run(handle, statement.upsertArguments(upsert.values, key: upsert.key), connection)
     }
 
     /// The `status` of the row with `id` in `table` (`jobs` or `workflows`); nil when there is no
@@ -121,7 +72,7 @@ final class WriterStatements: @unchecked Sendable {
     }
 
     /// Binds `values` to the statement's parameters in order and steps it to completion.
-    private static func run(_ handle: OpaquePointer?, _ values: [SQLiteValue], _ connection: OpaquePointer?) throws {
+    private static func run(_ handle: OpaquePointer?, _ values: [SQLValue], _ connection: OpaquePointer?) throws {
         defer { sqlite3_reset(handle) }
         for (offset, value) in values.enumerated() {
             let index = Int32(offset + 1)
@@ -129,8 +80,11 @@ final class WriterStatements: @unchecked Sendable {
             switch value {
             case .null: code = sqlite3_bind_null(handle, index)
             case .integer(let integer): code = sqlite3_bind_int64(handle, index, integer)
+            case .real(let double): code = sqlite3_bind_double(handle, index, double)
             case .text(var text):
                 code = text.withUTF8 { sqlite3_bind_text(handle, index, $0.baseAddress, Int32($0.count), transient) }
+            case .blob(let bytes):
+                code = bytes.withUnsafeBytes { sqlite3_bind_blob(handle, index, $0.baseAddress, Int32($0.count), transient) }
             }
             guard code == SQLITE_OK else { throw error(code, connection) }
         }

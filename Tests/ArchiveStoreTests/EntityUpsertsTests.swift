@@ -22,12 +22,12 @@ struct EntityUpsertsTests {
         // Swift calls these two strings equal; SQLite stores two different values.
         let composed = "caf\u{E9}", decomposed = "cafe\u{301}"
         #expect(composed == decomposed)
-        #expect(SQLiteValue.text(composed) != SQLiteValue.text(decomposed))
+        #expect(SQLValue.text(composed) != SQLValue.text(decomposed))
         var upserts = EntityUpserts()
         upserts.add(project(composed), key: "k1")
         upserts.add(project(decomposed), key: "k2")
         #expect(upserts.upserts.count == 2)
         // Keys compare as bytes too, the way SQLite's max() and > compare them.
-        #expect(SQLiteValue.text("a") != .null && SQLiteValue.integer(1) != .text("1"))
+        #expect(SQLValue.text("a") != .null && SQLValue.integer(1) != .text("1"))
     }
 }

@@ -1,0 +1,156 @@
+/// An entity table (organizations, projects, pipelines, workflows, jobs): its columns, declared
+/// once beside the record values they take, and its merge rule.
+///
+/// Each row remembers the ordering key (`happened_at` + event id) of the newest event applied.
+/// A newer event overwrites the values it carries and keeps the others; an older event only
+/// fills values the row lacks, so it never overwrites newer data. Columns whose value changes over
+/// an entity's life and is absent from some events (a workflow's status and stopped_at) are
+/// versioned one by one: each takes the value of the newest event that carries it. Together this
+/// makes the final row independent of arrival order.
+struct EntityTable<Record>: Sendable {
+    let table: Table<Record>
+    let statement: EntityStatement
+
+    /// `columns` start with `id`, the conflict target.
+    init(_ name: String, _ columns: [Column<Record>]) {
+        precondition(columns.first?.name == "id", "\(name): the first column is the id")
+        let versioned = columns.compactMap(\.versionedBy)
+        table = Table(name, keptBySQLite: ["last_event_key"] + versioned, columns)
+        statement = EntityStatement(table: table)
+    }
+
+    /// The record's values, `id` first, in the order the upsert binds them.
+    func values(_ record: Record) -> [SQLValue] { table.values(record) }
+}
+
+/// The upsert of an entity table, free of the record type, so that one transaction can hold the
+/// rows of every table (see `EntityUpserts`).
+struct EntityStatement: Sendable {
+    let name: String
+    let upsertSQL: String
+    /// For each data column (after `id`): whether it is versioned on its own.
+    private let versioned: [Bool]
+
+    init<Record>(table: Table<Record>) {
+        name = table.name
+        let data = table.columns.dropFirst()
+        versioned = data.map { $0.versionedBy != nil }
+        let keyColumns = data.compactMap(\.versionedBy)
+        let insertColumns = table.columnNames + ["last_event_key"] + keyColumns
+        let placeholders = Array(repeating: "?", count: insertColumns.count).joined(separator: ", ")
+        let assignments = data.flatMap { column -> [String] in
+            let name = column.name
+            if let keyColumn = column.versionedBy {
+                let newer = "excluded.\(name) IS NOT NULL AND (\(keyColumn) IS NULL OR excluded.last_event_key > \(keyColumn))"
+                return [
+                    "\(name) = CASE WHEN \(newer) THEN excluded.\(name) ELSE \(name) END",
+                    "\(keyColumn) = CASE WHEN \(newer) THEN excluded.last_event_key ELSE \(keyColumn) END",
+                ]
+            }
+            return [
+                "\(name) = CASE WHEN excluded.last_event_key > last_event_key"
+                    + " THEN coalesce(excluded.\(name), \(name)) ELSE coalesce(\(name), excluded.\(name)) END"
+            ]
+        }
+        upsertSQL = """
+            INSERT INTO \(name) (\(insertColumns.joined(separator: ", "))) VALUES (\(placeholders))
+            ON CONFLICT (id) DO UPDATE SET
+                \((assignments + ["last_event_key = max(last_event_key, excluded.last_event_key)"]).joined(separator: ",\n    "))
+            """
+    }
+
+    /// The arguments of `upsertSQL` for one row: its values (`id` first), the ordering key, then
+    /// the key of each versioned column that has a value.
+    func upsertArguments(_ values: [SQLValue], key: String) -> [SQLValue] {
+        var arguments = values
+        arguments.append(.text(key))
+        for (isVersioned, value) in zip(versioned, values.dropFirst()) where isVersioned {
+            if case .null = value { arguments.append(.null) } else { arguments.append(.text(key)) }
+        }
+        return arguments
+    }
+}
+
+/// Where a pipeline, workflow or job row's newest values came from (the `source` column).
+public enum RecordSource: String, Sendable {
+    /// An archived webhook event.
+    case webhook
+    /// `circle-archive backfill`, from CircleCI's API.
+    case api
+}
+
+/// A normalized record and the table it merges into.
+protocol EntityRecord {
+    static var table: EntityTable<Self> { get }
+}
+
+extension OrganizationRecord: EntityRecord {
+    static let table = EntityTable<Self>("organizations", [
+        Column("id", text: \.id),
+        Column("name", text: \.name),
+    ])
+}
+
+extension ProjectRecord: EntityRecord {
+    static let table = EntityTable<Self>("projects", [
+        Column("id", text: \.id),
+        Column("slug", text: \.slug),
+        Column("name", text: \.name),
+        Column("organization_id", text: \.organizationID),
+    ])
+}
+
+extension PipelineRecord: EntityRecord {
+    static let table = EntityTable<Self>("pipelines", [
+        Column("id", text: \.id),
+        Column("number", integer: \.number),
+        Column("project_id", text: \.projectID),
+        Column("created_at", time: \.createdAt),
+        Column("trigger_type", text: \.triggerType),
+        Column("trigger_actor_id", text: \.triggerActorID),
+        Column("vcs_provider_name", text: \.vcsProviderName),
+        Column("vcs_target_repository_url", text: \.vcsTargetRepositoryURL),
+        Column("vcs_origin_repository_url", text: \.vcsOriginRepositoryURL),
+        Column("vcs_revision", text: \.vcsRevision),
+        Column("vcs_branch", text: \.vcsBranch),
+        Column("vcs_tag", text: \.vcsTag),
+        Column("commit_subject", text: \.commitSubject),
+        Column("commit_body", text: \.commitBody),
+        Column("commit_author_name", text: \.commitAuthorName),
+        Column("commit_author_email", text: \.commitAuthorEmail),
+        Column("commit_authored_at", time: \.commitAuthoredAt),
+        Column("commit_committer_name", text: \.commitCommitterName),
+        Column("commit_committer_email", text: \.commitCommitterEmail),
+        Column("commit_committed_at", time: \.commitCommittedAt),
+        Column("source", text: \.source.rawValue),
+    ])
+}
+
+extension WorkflowRecord: EntityRecord {
+    static let table = EntityTable<Self>("workflows", [
+        Column("id", text: \.id),
+        Column("name", text: \.name),
+        Column("pipeline_id", text: \.pipelineID),
+        Column("project_id", text: \.projectID),
+        Column("status", versionedBy: "status_event_key", text: \.status),
+        Column("created_at", time: \.createdAt),
+        Column("stopped_at", versionedBy: "stopped_at_event_key", time: \.stoppedAt),
+        Column("url", text: \.url),
+        Column("source", text: \.source.rawValue),
+    ])
+}
+
+extension JobRecord: EntityRecord {
+    static let table = EntityTable<Self>("jobs", [
+        Column("id", text: \.id),
+        Column("number", integer: \.number),
+        Column("name", text: \.name),
+        Column("status", text: \.status),
+        Column("started_at", time: \.startedAt),
+        Column("stopped_at", time: \.stoppedAt),
+        Column("workflow_id", text: \.workflowID),
+        Column("pipeline_id", text: \.pipelineID),
+        Column("project_id", text: \.projectID),
+        Column("source", text: \.source.rawValue),
+    ])
+}
