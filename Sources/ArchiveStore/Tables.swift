@@ -84,31 +84,31 @@ enum Tables {
 
     /// Every accepted delivery, once per event id, with the exact body received.
     static let events = Table<ArchivedEvent>("events", [
-        Column("id", text: \.event.id),
-        Column("type", text: \.event.type),
-        Column("happened_at", time: \.event.happenedAt),
-        Column("received_at", text: \.receivedAt),
-        Column("webhook_id", text: \.event.webhookID),
-        Column("webhook_name", text: \.event.webhookName),
-        Column("organization_id", text: \.event.organizationID),
-        Column("project_id", text: \.event.projectID),
-        Column("pipeline_id", text: \.event.pipelineID),
-        Column("workflow_id", text: \.event.workflowID),
-        Column("job_id", text: \.event.jobID),
-        Column("payload", text: \.payload),
+        Column("id", text: { $0.event.id }),
+        Column("type", text: { $0.event.type }),
+        Column("happened_at", time: { $0.event.happenedAt }),
+        Column("received_at", text: { $0.receivedAt }),
+        Column("webhook_id", text: { $0.event.webhookID }),
+        Column("webhook_name", text: { $0.event.webhookName }),
+        Column("organization_id", text: { $0.event.organizationID }),
+        Column("project_id", text: { $0.event.projectID }),
+        Column("pipeline_id", text: { $0.event.pipelineID }),
+        Column("workflow_id", text: { $0.event.workflowID }),
+        Column("job_id", text: { $0.event.jobID }),
+        Column("payload", text: { $0.payload }),
     ])
 
     static let insertEvent = events.insertSQL("ON CONFLICT (id) DO NOTHING")
 
     /// Signed deliveries that could not be archived, one row per distinct body.
     static let rejectedDeliveries = Table<Rejection>("rejected_deliveries", keptBySQLite: ["id", "attempts"], [
-        Column("received_at", text: \.receivedAt),
-        Column("last_received_at", text: \.receivedAt),
-        Column("reason", text: \.reason),
-        Column("event_type", text: \.eventType),
-        Column("headers", text: \.headers),
+        Column("received_at", text: { $0.receivedAt }),
+        Column("last_received_at", text: { $0.receivedAt }),
+        Column("reason", text: { $0.reason }),
+        Column("event_type", text: { $0.eventType }),
+        Column("headers", text: { $0.headers }),
         Column("body") { .blob($0.body) },
-        Column("body_sha256", text: \.sha256),
+        Column("body_sha256", text: { $0.sha256 }),
     ])
 
     /// A body rejected before counts another attempt; the newest headers are kept.
@@ -121,11 +121,11 @@ enum Tables {
 
     /// Pipelines backfill fetched, and whether each was finished then.
     static let backfilledPipelines = Table<BackfilledPipelineRow>("backfilled_pipelines", [
-        Column("pipeline_id", text: \.pipelineID),
-        Column("project_slug", text: \.projectSlug),
-        Column("created_at", text: \.createdAt),
+        Column("pipeline_id", text: { $0.pipelineID }),
+        Column("project_slug", text: { $0.projectSlug }),
+        Column("created_at", text: { $0.createdAt }),
         Column("finished") { .integer($0.finished ? 1 : 0) },
-        Column("fetched_at", text: \.fetchedAt),
+        Column("fetched_at", text: { $0.fetchedAt }),
     ])
 
     static let recordBackfilledPipeline = backfilledPipelines.insertSQL(
@@ -133,12 +133,12 @@ enum Tables {
 
     /// How far backfill got, per project and branch filter.
     static let backfillProgress = Table<BackfillProgressRow>("backfill_progress", [
-        Column("project_slug", text: \.progress.projectSlug),
-        Column("branch", text: \.progress.branch),
+        Column("project_slug", text: { $0.progress.projectSlug }),
+        Column("branch", text: { $0.progress.branch }),
         Column("covered_from") { .text($0.progress.coveredFrom?.iso8601 ?? "") },
-        Column("covered_to", time: \.progress.coveredTo),
-        Column("page_token", text: \.progress.pageToken),
-        Column("updated_at", time: \.updatedAt),
+        Column("covered_to", time: { $0.progress.coveredTo }),
+        Column("page_token", text: { $0.progress.pageToken }),
+        Column("updated_at", time: { $0.updatedAt }),
     ])
 
     static let saveBackfillProgress = backfillProgress.insertSQL("""
