@@ -86,71 +86,71 @@ protocol EntityRecord {
 
 extension OrganizationRecord: EntityRecord {
     static let table = EntityTable<Self>("organizations", [
-        Column("id", text: { $0.id }),
-        Column("name", text: { $0.name }),
+        Column("id") { .init($0.id) },
+        Column("name") { .init($0.name) },
     ])
 }
 
 extension ProjectRecord: EntityRecord {
     static let table = EntityTable<Self>("projects", [
-        Column("id", text: { $0.id }),
-        Column("slug", text: { $0.slug }),
-        Column("name", text: { $0.name }),
-        Column("organization_id", text: { $0.organizationID }),
+        Column("id") { .init($0.id) },
+        Column("slug") { .init($0.slug) },
+        Column("name") { .init($0.name) },
+        Column("organization_id") { .init($0.organizationID) },
     ])
 }
 
 extension PipelineRecord: EntityRecord {
     static let table = EntityTable<Self>("pipelines", [
-        Column("id", text: { $0.id }),
-        Column("number", integer: { $0.number }),
-        Column("project_id", text: { $0.projectID }),
-        Column("created_at", time: { $0.createdAt }),
-        Column("trigger_type", text: { $0.triggerType }),
-        Column("trigger_actor_id", text: { $0.triggerActorID }),
-        Column("vcs_provider_name", text: { $0.vcsProviderName }),
-        Column("vcs_target_repository_url", text: { $0.vcsTargetRepositoryURL }),
-        Column("vcs_origin_repository_url", text: { $0.vcsOriginRepositoryURL }),
-        Column("vcs_revision", text: { $0.vcsRevision }),
-        Column("vcs_branch", text: { $0.vcsBranch }),
-        Column("vcs_tag", text: { $0.vcsTag }),
-        Column("commit_subject", text: { $0.commitSubject }),
-        Column("commit_body", text: { $0.commitBody }),
-        Column("commit_author_name", text: { $0.commitAuthorName }),
-        Column("commit_author_email", text: { $0.commitAuthorEmail }),
-        Column("commit_authored_at", time: { $0.commitAuthoredAt }),
-        Column("commit_committer_name", text: { $0.commitCommitterName }),
-        Column("commit_committer_email", text: { $0.commitCommitterEmail }),
-        Column("commit_committed_at", time: { $0.commitCommittedAt }),
-        Column("source", text: { $0.source.rawValue }),
+        Column("id") { .init($0.id) },
+        Column("number") { .init($0.number) },
+        Column("project_id") { .init($0.projectID) },
+        Column("created_at") { .init($0.createdAt) },
+        Column("trigger_type") { .init($0.triggerType) },
+        Column("trigger_actor_id") { .init($0.triggerActorID) },
+        Column("vcs_provider_name") { .init($0.vcsProviderName) },
+        Column("vcs_target_repository_url") { .init($0.vcsTargetRepositoryURL) },
+        Column("vcs_origin_repository_url") { .init($0.vcsOriginRepositoryURL) },
+        Column("vcs_revision") { .init($0.vcsRevision) },
+        Column("vcs_branch") { .init($0.vcsBranch) },
+        Column("vcs_tag") { .init($0.vcsTag) },
+        Column("commit_subject") { .init($0.commitSubject) },
+        Column("commit_body") { .init($0.commitBody) },
+        Column("commit_author_name") { .init($0.commitAuthorName) },
+        Column("commit_author_email") { .init($0.commitAuthorEmail) },
+        Column("commit_authored_at") { .init($0.commitAuthoredAt) },
+        Column("commit_committer_name") { .init($0.commitCommitterName) },
+        Column("commit_committer_email") { .init($0.commitCommitterEmail) },
+        Column("commit_committed_at") { .init($0.commitCommittedAt) },
+        Column("source") { .init($0.source.rawValue) },
     ])
 }
 
 extension WorkflowRecord: EntityRecord {
     static let table = EntityTable<Self>("workflows", [
-        Column("id", text: { $0.id }),
-        Column("name", text: { $0.name }),
-        Column("pipeline_id", text: { $0.pipelineID }),
-        Column("project_id", text: { $0.projectID }),
-        Column("status", versionedBy: "status_event_key", text: { $0.status }),
-        Column("created_at", time: { $0.createdAt }),
-        Column("stopped_at", versionedBy: "stopped_at_event_key", time: { $0.stoppedAt }),
-        Column("url", text: { $0.url }),
-        Column("source", text: { $0.source.rawValue }),
+        Column("id") { .init($0.id) },
+        Column("name") { .init($0.name) },
+        Column("pipeline_id") { .init($0.pipelineID) },
+        Column("project_id") { .init($0.projectID) },
+        Column("status", versionedBy: "status_event_key") { .init($0.status) },
+        Column("created_at") { .init($0.createdAt) },
+        Column("stopped_at", versionedBy: "stopped_at_event_key") { .init($0.stoppedAt) },
+        Column("url") { .init($0.url) },
+        Column("source") { .init($0.source.rawValue) },
     ])
 }
 
 extension JobRecord: EntityRecord {
     static let table = EntityTable<Self>("jobs", [
-        Column("id", text: { $0.id }),
-        Column("number", integer: { $0.number }),
-        Column("name", text: { $0.name }),
-        Column("status", text: { $0.status }),
-        Column("started_at", time: { $0.startedAt }),
-        Column("stopped_at", time: { $0.stoppedAt }),
-        Column("workflow_id", text: { $0.workflowID }),
-        Column("pipeline_id", text: { $0.pipelineID }),
-        Column("project_id", text: { $0.projectID }),
-        Column("source", text: { $0.source.rawValue }),
+        Column("id") { .init($0.id) },
+        Column("number") { .init($0.number) },
+        Column("name") { .init($0.name) },
+        Column("status") { .init($0.status) },
+        Column("started_at") { .init($0.startedAt) },
+        Column("stopped_at") { .init($0.stoppedAt) },
+        Column("workflow_id") { .init($0.workflowID) },
+        Column("pipeline_id") { .init($0.pipelineID) },
+        Column("project_id") { .init($0.projectID) },
+        Column("source") { .init($0.source.rawValue) },
     ])
 }

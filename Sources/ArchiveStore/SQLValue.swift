@@ -16,6 +16,11 @@ public enum SQLValue: Sendable {
     init(_ integer: Int64?) {
         self = integer.map { .integer($0) } ?? .null
     }
+
+    /// Timestamps are stored as ISO 8601 text with milliseconds, so they sort as text.
+    init(_ time: Timestamp?) {
+        self = time.map { .text($0.iso8601) } ?? .null
+    }
 }
 
 /// Equal when SQLite would store the same value: text compares by its UTF-8 bytes, not by
