@@ -28,16 +28,21 @@ struct Table<Row>: Sendable {
     /// keeps (ordering keys): in the schema, never bound from a row.
     let keptBySQLite: [String]
 
+    /// The columns' value closures alone: iterating `columns` would retain and release each
+    /// column's name with its closure, about 60 times per event on the writer's thread.
+    private let readers: [@Sendable (Row) -> SQLValue]
+
     init(_ name: String, keptBySQLite: [String] = [], _ columns: [Column<Row>]) {
         self.name = name
         self.columns = columns
         self.keptBySQLite = keptBySQLite
+        readers = columns.map(\.value)
     }
 
     var columnNames: [String] { columns.map(\.name) }
 
     /// A row's values, in `columnNames` order.
-    func values(_ row: Row) -> [SQLValue] { columns.map { $0.value(row) } }
+    func values(_ row: Row) -> [SQLValue] { readers.map { $0(row) } }
 
     /// A row's values as GRDB statement arguments, for the statements that do not run per event.
     func arguments(_ row: Row) -> StatementArguments {
