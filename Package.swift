@@ -35,9 +35,16 @@ let package = Package(
                         .embedInCode("0004_canonical_project_slugs.sql")],
             swiftSettings: swiftSettings
         ),
+        // What circle-archive knows about CircleCI: JSON, timestamps, webhook events and API
+        // records. Free of storage and of HTTP.
+        .target(
+            name: "ArchiveModel",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "ArchiveStore",
             dependencies: [
+                "ArchiveModel",
                 "ArchiveMigrations",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -50,6 +57,7 @@ let package = Package(
         .target(
             name: "ArchiveServer",
             dependencies: [
+                "ArchiveModel",
                 "ArchiveStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -65,6 +73,7 @@ let package = Package(
         .target(
             name: "ArchiveBackfill",
             dependencies: [
+                "ArchiveModel",
                 "ArchiveStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -77,6 +86,7 @@ let package = Package(
             name: "CircleArchiveCLI",
             dependencies: [
                 "ArchiveBackfill",
+                "ArchiveModel",
                 "ArchiveServer",
                 "ArchiveStore",
                 "CZlib",
@@ -94,15 +104,16 @@ let package = Package(
         // Generates realistic events for bench/; not part of the product.
         .executableTarget(
             name: "circle-archive-bench",
-            dependencies: ["ArchiveStore", "ArchiveTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["ArchiveModel", "ArchiveServer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
         // Fixtures and helpers shared by the test targets.
         .target(
             name: "ArchiveTestSupport",
             dependencies: [
+                "ArchiveModel",
+                "ArchiveServer",
                 "ArchiveStore",
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -111,12 +122,13 @@ let package = Package(
         ),
         .testTarget(
             name: "ArchiveStoreTests",
-            dependencies: ["ArchiveStore", "ArchiveMigrations", "ArchiveTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["ArchiveModel", "ArchiveStore", "ArchiveMigrations", "ArchiveTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ArchiveServerTests",
             dependencies: [
+                "ArchiveModel",
                 "ArchiveServer",
                 "ArchiveStore",
                 "ArchiveTestSupport",
@@ -130,6 +142,7 @@ let package = Package(
             name: "ArchiveBackfillTests",
             dependencies: [
                 "ArchiveBackfill",
+                "ArchiveModel",
                 "ArchiveStore",
                 "ArchiveTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -139,7 +152,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["CircleArchiveCLI", "ArchiveServer", "ArchiveStore", "ArchiveTestSupport", "circle-archive",
+            dependencies: ["CircleArchiveCLI", "ArchiveModel", "ArchiveServer", "ArchiveStore", "ArchiveTestSupport", "circle-archive",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),

@@ -1,3 +1,4 @@
+import ArchiveModel
 import ArchiveStore
 
 /// Where a backfill is in one project's pipeline list (newest first), and what each page adds to

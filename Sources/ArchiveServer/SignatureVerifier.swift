@@ -1,3 +1,4 @@
+import ArchiveModel
 import Crypto
 
 /// Checks CircleCI's `circleci-signature` header: a comma-separated list of `version=signature`
@@ -29,7 +30,7 @@ public struct SignatureVerifier: Sendable {
         guard headerValues.count == 1 else { return .repeated }
         let entries = Self.v1Entries(in: headerValues[0])
         guard !entries.isEmpty else { return .noVersion1 }
-        let candidates = entries.compactMap { decodeHex($0, expectedBytes: SHA256.byteCount) }
+        let candidates = entries.compactMap { Hex.decode($0, byteCount: SHA256.byteCount) }
         guard !candidates.isEmpty else { return .malformed }
         var matched = false
         for key in keys {
@@ -42,6 +43,12 @@ public struct SignatureVerifier: Sendable {
         return matched ? nil : .noMatch
     }
 
+    /// The `circleci-signature` value CircleCI sends for `body` signed with `secret`: for tests,
+    /// and for the benchmark's pre-signed deliveries.
+    public static func headerValue(for body: [UInt8], secret: String) -> String {
+        "v1=" + Hex.encode(HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(secret.utf8))))
+    }
+
     public func isAuthentic(body: [UInt8], headerValues: [String]) -> Bool {
         refusal(body: body, headerValues: headerValues) == nil
     }
@@ -52,29 +59,6 @@ public struct SignatureVerifier: Sendable {
             let trimmed = entry.trimmingSpaces
             return trimmed.hasPrefix("v1=") ? trimmed.dropFirst(3) : nil
         }
-    }
-}
-
-private func decodeHex(_ text: Substring, expectedBytes: Int) -> [UInt8]? {
-    let digits = Array(text.utf8)
-    guard digits.count == expectedBytes * 2 else { return nil }
-    var bytes = [UInt8]()
-    bytes.reserveCapacity(expectedBytes)
-    var index = 0
-    while index < digits.count {
-        guard let high = hexValue(digits[index]), let low = hexValue(digits[index + 1]) else { return nil }
-        bytes.append(high << 4 | low)
-        index += 2
-    }
-    return bytes
-}
-
-private func hexValue(_ digit: UInt8) -> UInt8? {
-    switch digit {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): return digit - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): return digit - UInt8(ascii: "a") + 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): return digit - UInt8(ascii: "A") + 10
-    default: return nil
     }
 }
 

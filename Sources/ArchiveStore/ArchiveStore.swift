@@ -1,4 +1,5 @@
 import ArchiveMigrations
+import ArchiveModel
 import CoreMetrics
 import Crypto
 import Foundation
@@ -415,7 +416,7 @@ public struct PreparedDelivery: Sendable {
                 eventType: headers.first { $0.name.lowercased() == "circleci-event-type" }?.value,
                 headers: "[" + encodedHeaders.joined(separator: ",") + "]",
                 body: body,
-                sha256: SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()))
+                sha256: Hex.encode(SHA256.hash(data: body))))
         }
     }
 }

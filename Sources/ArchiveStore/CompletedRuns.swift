@@ -1,3 +1,4 @@
+import ArchiveModel
 import GRDB
 
 /// Decides, inside the writer's transaction, which stored events complete a run for the first

@@ -1,3 +1,5 @@
+import ArchiveModel
+
 /// An entity table (organizations, projects, pipelines, workflows, jobs): its columns, declared
 /// once beside the record values they take, and its merge rule.
 ///
@@ -69,14 +71,6 @@ struct EntityStatement: Sendable {
         }
         return arguments
     }
-}
-
-/// Where a pipeline, workflow or job row's newest values came from (the `source` column).
-public enum RecordSource: String, Sendable {
-    /// An archived webhook event.
-    case webhook
-    /// `circle-archive backfill`, from CircleCI's API.
-    case api
 }
 
 /// A normalized record and the table it merges into.

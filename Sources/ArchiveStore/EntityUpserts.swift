@@ -1,3 +1,5 @@
+import ArchiveModel
+
 /// The entity rows one transaction merges, with repeats folded together before they reach SQLite.
 ///
 /// The events of one batch mostly carry the same organization, project, pipeline and workflow,

@@ -1,3 +1,4 @@
+import ArchiveModel
 import Foundation
 import GRDB
 

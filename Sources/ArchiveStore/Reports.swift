@@ -1,3 +1,4 @@
+import ArchiveModel
 import Foundation
 
 /// What `report durations` groups runs by. Jobs are grouped by job name; the other groupings

@@ -1,3 +1,4 @@
+import ArchiveModel
 import Foundation
 import GRDB
 
@@ -118,27 +119,6 @@ public enum RunSource: String, Sendable, CaseIterable {
             }
         }
         return (conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "), arguments)
-    }
-}
-
-/// How statuses count in reports. Success rate follows CircleCI's definition: successful runs
-/// over all runs except canceled ones.
-public enum RunStatus {
-    static let success = "success"
-    static let canceled = "canceled"
-    /// Terminal statuses that mean the run did not succeed.
-    static let failures = ["failed", "error", "infrastructure_fail", "timedout", "unauthorized", "terminated-unknown"]
-    /// Every status a completed job or workflow is known to end with; anything else (`running`,
-    /// `queued`, `on_hold`, `failing`, `blocked`, …) means it may still change.
-    public static let terminal: Set<String> = Set([success, canceled, "not_run"] + failures)
-
-    static func isFailure(_ status: String?) -> Bool {
-        status.map(failures.contains) ?? false
-    }
-
-    /// `column IN ('failed', …)`, for SQL; the list is constant, so it is spliced safely.
-    static func failureCondition(_ column: String) -> String {
-        "\(column) IN (" + failures.map { "'\($0)'" }.joined(separator: ", ") + ")"
     }
 }
 

@@ -1,3 +1,4 @@
+import ArchiveModel
 import Foundation
 
 /// A value as SQLite stores it, in its five storage classes: what the write path binds and what

@@ -1,4 +1,5 @@
 import ArchiveBackfill
+import ArchiveModel
 import ArchiveServer
 import ArchiveStore
 import ArgumentParser

@@ -1,5 +1,5 @@
-import ArchiveStore
-import ArchiveTestSupport
+import ArchiveModel
+import ArchiveServer
 import ArgumentParser
 import Foundation
 
@@ -43,7 +43,7 @@ struct BenchGenerate: ParsableCommand {
         while written < jobs {
             for event in generator.nextPipeline(maximumJobs: jobs - written) {
                 if let signWith {
-                    buffer += signature(for: event, secret: signWith)
+                    buffer += SignatureVerifier.headerValue(for: Array(event.utf8), secret: signWith)
                     buffer += "\t"
                 }
                 buffer += event

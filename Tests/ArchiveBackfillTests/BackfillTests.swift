@@ -1,3 +1,4 @@
+import ArchiveModel
 import ArchiveStore
 import ArchiveTestSupport
 import Foundation

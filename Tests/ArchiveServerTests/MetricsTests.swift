@@ -1,3 +1,4 @@
+import ArchiveModel
 import ArchiveServer
 import ArchiveStore
 import ArchiveTestSupport

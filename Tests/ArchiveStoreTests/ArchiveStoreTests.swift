@@ -3,6 +3,7 @@ import ArchiveTestSupport
 import Foundation
 import Testing
 
+@testable import ArchiveModel
 @testable import ArchiveStore
 
 /// A store on a fresh file in its own temporary directory.

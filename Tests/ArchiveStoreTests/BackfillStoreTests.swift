@@ -2,6 +2,7 @@ import ArchiveTestSupport
 import Foundation
 import Testing
 
+@testable import ArchiveModel
 @testable import ArchiveStore
 
 /// The storage side of backfill: API responses become the records webhooks produce, and merge by

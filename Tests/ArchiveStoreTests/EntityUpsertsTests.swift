@@ -1,5 +1,6 @@
 import Testing
 
+@testable import ArchiveModel
 @testable import ArchiveStore
 
 struct EntityUpsertsTests {

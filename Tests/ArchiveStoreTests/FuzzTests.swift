@@ -1,6 +1,7 @@
 import ArchiveTestSupport
 import Testing
 
+@testable import ArchiveModel
 @testable import ArchiveStore
 
 /// Damaged payloads never crash the parser or the store and never make it fail: each one is either

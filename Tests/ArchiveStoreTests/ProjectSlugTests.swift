@@ -3,6 +3,7 @@ import ArchiveTestSupport
 import Foundation
 import Testing
 
+@testable import ArchiveModel
 @testable import ArchiveStore
 
 /// Webhooks say `github/ORG/REPO`, the API and README `gh/ORG/REPO`: one project, one stored spelling.

@@ -2,6 +2,7 @@ import ArchiveTestSupport
 import Foundation
 import Testing
 
+@testable import ArchiveModel
 @testable import ArchiveStore
 
 /// One job run of the fixture archive.

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Testing
 
+@testable import ArchiveModel
 @testable import ArchiveStore
 
 /// The write path's tables are declared once in Swift (`Tables`, `EntityTables.swift`); these

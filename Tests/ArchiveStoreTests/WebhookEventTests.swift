@@ -1,6 +1,7 @@
 import ArchiveTestSupport
 import Testing
 
+@testable import ArchiveModel
 @testable import ArchiveStore
 
 @Suite struct WebhookEventTests {

@@ -1,4 +1,4 @@
-import Crypto
+import ArchiveServer
 import Foundation
 
 /// Webhook payloads shaped like CircleCI's published samples (webhooks reference), with ids of
@@ -154,8 +154,7 @@ public func signature(for body: String, secret: String) -> String {
 }
 
 public func signature(for body: [UInt8], secret: String) -> String {
-    let mac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(secret.utf8)))
-    return "v1=" + mac.map { String(format: "%02x", $0) }.joined()
+    SignatureVerifier.headerValue(for: body, secret: secret)
 }
 
 /// One directory per test process holding every test's files, removed when the process exits.
@@ -173,20 +172,3 @@ public func makeTemporaryDirectory() throws -> URL {
     return url
 }
 
-/// SplitMix64: a small, fast, deterministic generator, so a failing order or a benchmark data set
-/// can be reproduced from its seed.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    public var state: UInt64
-
-    public init(seed: UInt64) {
-        state = seed
-    }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

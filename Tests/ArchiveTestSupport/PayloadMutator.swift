@@ -1,3 +1,4 @@
+import ArchiveModel
 import ArchiveStore
 
 /// Random damage to real payloads, for fuzz tests of the parser, the normalizer and the routes:

@@ -1,3 +1,4 @@
+@testable import ArchiveModel
 @testable import ArchiveStore
 import Foundation
 import Testing

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import Yams
 
+@testable import ArchiveModel
 @testable import ArchiveServer
 @testable import ArchiveStore
 

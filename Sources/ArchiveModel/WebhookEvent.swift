@@ -48,6 +48,13 @@ public struct MalformedEvent: Error, Sendable, Equatable, CustomStringConvertibl
 public struct OrganizationRecord: Sendable, Equatable {
     public var id: String
     public var name: String?
+
+    public init(
+        id: String, name: String? = nil
+    ) {
+        self.id = id
+        self.name = name
+    }
 }
 
 public struct ProjectRecord: Sendable, Equatable {
@@ -55,6 +62,15 @@ public struct ProjectRecord: Sendable, Equatable {
     public var slug: String?
     public var name: String?
     public var organizationID: String?
+
+    public init(
+        id: String, slug: String? = nil, name: String? = nil, organizationID: String? = nil
+    ) {
+        self.id = id
+        self.slug = slug
+        self.name = name
+        self.organizationID = organizationID
+    }
 }
 
 public struct PipelineRecord: Sendable, Equatable {
@@ -79,6 +95,32 @@ public struct PipelineRecord: Sendable, Equatable {
     public var commitCommitterEmail: String?
     public var commitCommittedAt: Timestamp?
     public var source: RecordSource = .webhook
+
+    public init(
+        id: String, number: Int64? = nil, projectID: String? = nil, createdAt: Timestamp? = nil, triggerType: String? = nil, triggerActorID: String? = nil, vcsProviderName: String? = nil, vcsTargetRepositoryURL: String? = nil, vcsOriginRepositoryURL: String? = nil, vcsRevision: String? = nil, vcsBranch: String? = nil, vcsTag: String? = nil, commitSubject: String? = nil, commitBody: String? = nil, commitAuthorName: String? = nil, commitAuthorEmail: String? = nil, commitAuthoredAt: Timestamp? = nil, commitCommitterName: String? = nil, commitCommitterEmail: String? = nil, commitCommittedAt: Timestamp? = nil, source: RecordSource = .webhook
+    ) {
+        self.id = id
+        self.number = number
+        self.projectID = projectID
+        self.createdAt = createdAt
+        self.triggerType = triggerType
+        self.triggerActorID = triggerActorID
+        self.vcsProviderName = vcsProviderName
+        self.vcsTargetRepositoryURL = vcsTargetRepositoryURL
+        self.vcsOriginRepositoryURL = vcsOriginRepositoryURL
+        self.vcsRevision = vcsRevision
+        self.vcsBranch = vcsBranch
+        self.vcsTag = vcsTag
+        self.commitSubject = commitSubject
+        self.commitBody = commitBody
+        self.commitAuthorName = commitAuthorName
+        self.commitAuthorEmail = commitAuthorEmail
+        self.commitAuthoredAt = commitAuthoredAt
+        self.commitCommitterName = commitCommitterName
+        self.commitCommitterEmail = commitCommitterEmail
+        self.commitCommittedAt = commitCommittedAt
+        self.source = source
+    }
 }
 
 public struct WorkflowRecord: Sendable, Equatable {
@@ -91,6 +133,20 @@ public struct WorkflowRecord: Sendable, Equatable {
     public var stoppedAt: Timestamp?
     public var url: String?
     public var source: RecordSource = .webhook
+
+    public init(
+        id: String, name: String? = nil, pipelineID: String? = nil, projectID: String? = nil, status: String? = nil, createdAt: Timestamp? = nil, stoppedAt: Timestamp? = nil, url: String? = nil, source: RecordSource = .webhook
+    ) {
+        self.id = id
+        self.name = name
+        self.pipelineID = pipelineID
+        self.projectID = projectID
+        self.status = status
+        self.createdAt = createdAt
+        self.stoppedAt = stoppedAt
+        self.url = url
+        self.source = source
+    }
 }
 
 public struct JobRecord: Sendable, Equatable {
@@ -104,6 +160,21 @@ public struct JobRecord: Sendable, Equatable {
     public var pipelineID: String?
     public var projectID: String?
     public var source: RecordSource = .webhook
+
+    public init(
+        id: String, number: Int64? = nil, name: String? = nil, status: String? = nil, startedAt: Timestamp? = nil, stoppedAt: Timestamp? = nil, workflowID: String? = nil, pipelineID: String? = nil, projectID: String? = nil, source: RecordSource = .webhook
+    ) {
+        self.id = id
+        self.number = number
+        self.name = name
+        self.status = status
+        self.startedAt = startedAt
+        self.stoppedAt = stoppedAt
+        self.workflowID = workflowID
+        self.pipelineID = pipelineID
+        self.projectID = projectID
+        self.source = source
+    }
 }
 
 extension WebhookEvent {
@@ -299,5 +370,20 @@ private struct TriggerParameters {
 
     var authoredAt: Timestamp? {
         first((gitlab, "commit_timestamp"), (git, "commit_timestamp")).flatMap { Timestamp(iso8601: $0) }
+    }
+}
+
+/// Where a pipeline, workflow or job row's newest values came from (the `source` column).
+public enum RecordSource: String, Sendable {
+    /// An archived webhook event.
+    case webhook
+    /// `circle-archive backfill`, from CircleCI's API.
+    case api
+}
+
+extension JSONValue {
+    /// The value as a timestamp, when it is a string in a form `Timestamp` reads.
+    var timestamp: Timestamp? {
+        string.flatMap { Timestamp(iso8601: $0) }
     }
 }

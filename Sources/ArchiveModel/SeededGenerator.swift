@@ -1,0 +1,18 @@
+/// SplitMix64: a small, fast, deterministic generator, so a failing order in a test or the
+/// benchmark's data set can be reproduced from its seed. Here, beside the model, because both the
+/// tests and the benchmark's event generator use it, and neither may depend on the other.
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
+    public var state: UInt64
+
+    public init(seed: UInt64) {
+        state = seed
+    }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
