@@ -117,11 +117,13 @@ public final class ArchiveStore: Sendable {
     }
 
     public var diskUsage: DiskUsage {
-        func size(_ path: String) -> Int {
-            var info = stat()
-            return stat(path, &info) == 0 ? Int(info.st_size) : 0
-        }
-        return DiskUsage(database: size(path), wal: size(path + "-wal"))
+        DiskUsage(database: Self.fileSize(path), wal: Self.fileSize(path + "-wal"))
+    }
+
+    /// The size of a file in bytes; 0 when it does not exist (a WAL after a clean close).
+    public static func fileSize(_ path: String) -> Int {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int(info.st_size) : 0
     }
 
     /// Pages in the WAL after the last commit, as the writer reported it (see `Checkpointer`).

@@ -79,7 +79,7 @@ struct Backfill: AsyncParsableCommand {
             throw reportFailure(ConfigurationError(
                 "no API token: set CIRCLE_TOKEN to a personal API token (CircleCI → User Settings → Personal API Tokens)"))
         }
-        let progress = Progress.onTerminal()
+        let progress = ProgressLine.onTerminal()
         let started = ContinuousClock.now
         let options = BackfillOptions(
             apiURL: apiURL, token: token, projectSlugs: projects, since: since.timestamp, branch: branch, concurrency: concurrency)

@@ -58,7 +58,7 @@ struct Import: AsyncParsableCommand {
             throw reportFailure(error)
         }
         var tally = ImportTally()
-        let progress = Progress.onTerminal()
+        let progress = ProgressLine.onTerminal()
         let interruption = Interruption.onSIGINT()
         defer { interruption.cancel() }
         let store: ArchiveStore
@@ -98,7 +98,7 @@ struct Import: AsyncParsableCommand {
 
     /// Imports one input; returns where it stopped (`file:line`), for the message after a Ctrl-C.
     private func importFile(
-        _ input: Input, into store: ArchiveStore, tally: inout ImportTally, progress: Progress, interruption: Interruption
+        _ input: Input, into store: ArchiveStore, tally: inout ImportTally, progress: ProgressLine, interruption: Interruption
     ) async throws -> String {
         let reader = try input.open()
         var batch: [Delivery] = []

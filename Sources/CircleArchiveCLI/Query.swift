@@ -2,33 +2,6 @@ import ArchiveStore
 import ArgumentParser
 import Foundation
 
-struct Migrate: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Create the archive or apply pending schema migrations, then print the schema version.",
-        discussion: """
-            serve applies migrations itself on start; migrate is for preparing a file in advance \
-            or upgrading it on purpose. Migrations are compiled into the binary.
-
-            Example:
-              circle-archive migrate --db /data/ci.sqlite
-            """
-    )
-
-    @OptionGroup var archive: ArchiveOptions
-
-    func run() throws {
-        do {
-            let path = archive.databasePath(processEnvironment)
-            let store = try ArchiveStore(path: path)
-            let version = try store.reader.schemaVersion() ?? "none"
-            try store.close()
-            print(version)
-        } catch {
-            throw reportFailure(error)
-        }
-    }
-}
-
 struct Query: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one read-only SQL statement against the archive.",

@@ -3,7 +3,7 @@ import Synchronization
 
 /// A progress line on stderr, rewritten in place at most four times a second, for commands that
 /// run a while (`import`, `backfill`). Safe to call from concurrent tasks.
-final class Progress: Sendable {
+final class ProgressLine: Sendable {
     private let enabled: Bool
     private let state = Mutex<(lastShown: ContinuousClock.Instant, shown: Bool)>((.now, false))
 
@@ -13,8 +13,8 @@ final class Progress: Sendable {
 
     /// The line rewrites itself with a carriage return and an erase-line sequence: only on a
     /// terminal that understands it, never in a log file or a pipe.
-    static func onTerminal() -> Progress {
-        Progress(enabled: isatty(STDERR_FILENO) == 1 && processEnvironment["TERM"] != "dumb")
+    static func onTerminal() -> ProgressLine {
+        ProgressLine(enabled: isatty(STDERR_FILENO) == 1 && processEnvironment["TERM"] != "dumb")
     }
 
     /// `line` is evaluated only when it is shown.

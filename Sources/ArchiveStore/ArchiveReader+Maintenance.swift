@@ -17,9 +17,7 @@ extension ArchiveReader {
                 let pages = try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0
                 let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 0
                 // The WAL holds commits not yet checkpointed into the main file; both are the archive's size.
-                let walAttributes = try? FileManager.default.attributesOfItem(atPath: path + "-wal")
-                let walBytes = (walAttributes?[.size] as? NSNumber)?.int64Value ?? 0
-                add("database_bytes", .integer(pages * pageSize + walBytes))
+                add("database_bytes", .integer(pages * pageSize + Int64(ArchiveStore.fileSize(path + "-wal"))))
                 add("quick_check", .text(try String.fetchAll(db, sql: "PRAGMA quick_check").joined(separator: "; ")))
                 for table in ["events", "organizations", "projects", "pipelines", "workflows", "jobs", "rejected_deliveries"] {
                     add("rows.\(table)", .integer(try Int64.fetchOne(db, sql: "SELECT count(*) FROM \(table)") ?? 0))
