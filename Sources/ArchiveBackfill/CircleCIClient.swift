@@ -19,6 +19,8 @@ public enum BackfillError: Error, Sendable, CustomStringConvertible {
     /// A 2xx whose body is not what the API documents.
     case invalidResponse(path: String, reason: String)
     case store(StoreError)
+    /// The task was cancelled (Ctrl-C): requests and waits end at once.
+    case cancelled
 
     public var description: String {
         switch self {
@@ -31,6 +33,7 @@ public enum BackfillError: Error, Sendable, CustomStringConvertible {
         case .failed(let path, let reason): "\(path): \(reason)"
         case .invalidResponse(let path, let reason): "unexpected answer from CircleCI for \(path): \(reason)"
         case .store(let error): error.message
+        case .cancelled: "interrupted"
         }
     }
 }
@@ -104,6 +107,7 @@ final class CircleCIClient: Sendable {
         }
         var attempt = 0
         while true {
+            if Task.isCancelled { throw .cancelled }
             attempt += 1
             let outcome = await fetch(url, path: path)
             let delay: Duration
@@ -124,7 +128,11 @@ final class CircleCIClient: Sendable {
                 retries.add(1, ordering: .relaxed)
                 onRetry(path, reason, delay)
             }
-            try? await Task.sleep(for: delay)
+            do {
+                try await Task.sleep(for: delay)
+            } catch {
+                throw .cancelled
+            }
         }
     }
 
@@ -161,6 +169,7 @@ final class CircleCIClient: Sendable {
                 return .failure((400..<500).contains(status) ? .refused(path: path, status: status, reason: reason) : .failed(path: path, reason: "\(status) \(reason)"))
             }
         } catch {
+            if Task.isCancelled { return .failure(.cancelled) }
             // Timeouts, refused or reset connections, a name that does not resolve, a body cut
             // short: all worth another try. CircleCI said nothing, so the reason does not say it did.
             return .retry(reason: "cannot reach \(host): \(Self.describe(error))", after: nil)

@@ -105,20 +105,16 @@ struct Backfill: AsyncParsableCommand {
         }
         // Ctrl-C stops at once: each page is its own transaction, so what was stored stays whole
         // (SQLite rolls back the page in flight), and the saved progress says where to go on.
-        signal(SIGINT, SIG_IGN)
-        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        interrupt.setEventHandler {
-            progress.message("interrupted; every page stored so far is kept, and the next run continues from there")
-            Foundation.exit(130)
+        let outcome = await Interruptible.run { try await backfiller.run() }
+        progress.clear()
+        if outcome.interrupted {
+            printMessage("interrupted; every page stored so far is kept, and the next run continues from there")
+            throw ExitStatus.interrupted
         }
-        interrupt.resume()
-        defer { interrupt.cancel() }
-        do {
-            let counts = try await backfiller.run()
-            progress.clear()
+        switch outcome.result {
+        case .success(let counts):
             printMessage("backfilled \(options.projectSlugs.joined(separator: ", ")): \(Self.describe(counts, since: started))")
-        } catch {
-            progress.clear()
+        case .failure(let error):
             printMessage("stopped; what was fetched is stored, and the next run continues from there")
             throw reportFailure(error)
         }

@@ -57,93 +57,103 @@ struct Import: AsyncParsableCommand {
         } catch {
             throw reportFailure(error)
         }
-        var tally = ImportTally()
         let progress = ProgressLine.onTerminal()
-        let interruption = Interruption.onSIGINT()
-        defer { interruption.cancel() }
         let store: ArchiveStore
         do {
             store = try ArchiveStore(path: archive.databasePath(processEnvironment))
         } catch {
             throw reportFailure(error)
         }
-        var failure: (any Error)?
-        var position = ""
-        do {
-            for input in inputs {
-                position = try await importFile(input, into: store, tally: &tally, progress: progress, interruption: interruption)
-                if interruption.happened { break }
+        let outcome = await Interruptible.run { [self] in
+            var run = ImportRun()
+            do {
+                for input in inputs where !Task.isCancelled {
+                    try await importFile(input, into: store, run: &run, progress: progress)
+                }
+            } catch {
+                run.failure = error
             }
-        } catch {
-            failure = error
+            return run
         }
-        // Every batch has been awaited by now, so closing cannot cut one short.
-        do { try store.close() } catch { failure = failure ?? error }
+        // The import task has ended, and with it every batch it started: closing cuts none short.
+        var run = (try? outcome.result.get()) ?? ImportRun()
+        do { try store.close() } catch { run.failure = run.failure ?? error }
         progress.clear()
-        printMessage(tally.summary)
-        if let failure { throw reportFailure(failure) }
-        if interruption.happened {
+        printMessage(run.tally.summary)
+        if let failure = run.failure { throw reportFailure(failure) }
+        if outcome.interrupted {
             printMessage(
-                "interrupted at \(position); everything before it is stored. Run the same command again to continue: "
+                "interrupted at \(run.position); everything before it is stored. Run the same command again to continue: "
                     + "events already archived are skipped as duplicates.")
             throw ExitStatus.interrupted
         }
-        if tally.rejected > 0 {
+        if run.tally.rejected > 0 {
             printError(
-                "\(tally.rejected) line\(tally.rejected == 1 ? " was" : "s were") rejected (reasons above; kept in rejected_deliveries); "
+                "\(run.tally.rejected) line\(run.tally.rejected == 1 ? " was" : "s were") rejected (reasons above; kept in rejected_deliveries); "
                     + "the other lines are stored")
             throw ExitStatus.failure
         }
     }
 
-    /// Imports one input; returns where it stopped (`file:line`), for the message after a Ctrl-C.
-    private func importFile(
-        _ input: Input, into store: ArchiveStore, tally: inout ImportTally, progress: ProgressLine, interruption: Interruption
-    ) async throws -> String {
+    /// What an import did so far: counts, the last line read (`file:line`), and what stopped it.
+    struct ImportRun: Sendable {
+        var tally = ImportTally()
+        var position = ""
+        var failure: (any Error)?
+    }
+
+    /// A batch the writer committed, with the `file:line` of each delivery in it.
+    private struct Committed: Sendable {
+        let results: [Result<DeliveryOutcome, StoreError>]
+        let sources: [String]
+    }
+
+    /// Imports one input, stopping between lines once the task is cancelled (Ctrl-C). One batch
+    /// commits in a child task while the next is read and parsed, so the writer and the parser
+    /// each get a core; the group awaits it whatever happens, so no commit outlives the import.
+    private func importFile(_ input: Input, into store: ArchiveStore, run: inout ImportRun, progress: ProgressLine) async throws {
         let reader = try input.open()
         var batch: [Delivery] = []
         var sources: [String] = []
         var lineNumber = 0
-        // One batch commits while the next is read and parsed: the writer and the parser each
-        // get a core.
-        var inFlight: (task: Task<[Result<DeliveryOutcome, StoreError>], Never>, sources: [String])?
-        func finishInFlight() async throws {
-            guard let (task, sources) = inFlight else { return }
-            inFlight = nil
-            for (result, source) in zip(await task.value, sources) {
-                tally.record(try result.get(), source: source)
+        func record(_ committed: Committed) throws {
+            for (result, source) in zip(committed.results, committed.sources) {
+                run.tally.record(try result.get(), source: source)
             }
-            progress.update(tally.summary)
+            progress.update(run.tally.summary)
         }
-        func submit() async throws {
-            let prepared = batch.map(PreparedDelivery.init)
-            try await finishInFlight()
-            inFlight = (Task { await store.commit(prepared) }, sources)
-            batch.removeAll(keepingCapacity: true)
-            sources.removeAll(keepingCapacity: true)
-        }
-        do {
-            while !interruption.happened, let line = try reader.next() {
-                lineNumber += 1
-                let source = "\(input.name):\(lineNumber)"
-                switch line {
-                case .tooLong:
-                    tally.record(.rejected(reason: "line longer than \(maxLineBytes) bytes, skipped"), source: source)
-                case .text(let bytes):
-                    guard !Input.isBlank(bytes) else { continue }
-                    batch.append(Delivery(body: bytes, headers: [("x-circle-archive-import", source)]))
-                    sources.append(source)
-                    if batch.count >= batchSize { try await submit() }
+        try await withThrowingTaskGroup(of: Committed.self) { group in
+            var committing = false
+            func submit() async throws {
+                if committing, let done = try await group.next() { try record(done) }
+                let (prepared, batchSources) = (batch.map(PreparedDelivery.init), sources)
+                group.addTask { Committed(results: await store.commit(prepared), sources: batchSources) }
+                committing = true
+                batch.removeAll(keepingCapacity: true)
+                sources.removeAll(keepingCapacity: true)
+            }
+            do {
+                while !Task.isCancelled, let line = try reader.next() {
+                    lineNumber += 1
+                    run.position = "\(input.name):\(lineNumber)"
+                    switch line {
+                    case .tooLong:
+                        run.tally.record(.rejected(reason: "line longer than \(maxLineBytes) bytes, skipped"), source: run.position)
+                    case .text(let bytes):
+                        guard !Input.isBlank(bytes) else { continue }
+                        batch.append(Delivery(body: bytes, headers: [("x-circle-archive-import", run.position)]))
+                        sources.append(run.position)
+                        if batch.count >= batchSize { try await submit() }
+                    }
                 }
+                if !batch.isEmpty { try await submit() }
+                while let done = try await group.next() { try record(done) }
+            } catch {
+                // The batch being committed is counted before the error goes up.
+                while let done = try? await group.next() { try? record(done) }
+                throw error
             }
-            if !batch.isEmpty { try await submit() }
-            try await finishInFlight()
-        } catch {
-            // The batch being committed finishes before the error goes up and the store closes.
-            try? await finishInFlight()
-            throw error
         }
-        return "\(input.name):\(lineNumber)"
     }
 }
 
