@@ -18,7 +18,8 @@ public func buildApplication(
     let store = try ArchiveStore(
         path: configuration.databasePath,
         options: ArchiveStore.Options(
-            durability: configuration.durability, busyTimeout: configuration.busyTimeout, metricsFactory: metrics.factory))
+            durability: configuration.durability, busyTimeout: configuration.busyTimeout,
+            onCommit: { deliveries, duration in metrics.committed(deliveries: deliveries, in: duration) }))
     // After a restart, the freshness gauge starts from the archive, not from zero.
     if let newest = try? store.reader.newestEventTime() { metrics.eventHappened(at: newest) }
     let router = buildRouter(store: store, metrics: metrics, configuration: configuration, logger: logger)
@@ -85,9 +86,9 @@ public func buildRouter(
     }
     let health = HealthCheck(reader: store.reader)
     router.get("/healthz") { _, _ -> Response in
-        guard let error = await health.check() else { return .json(.ok, #"{"status":"ok"}"#) }
+        guard let error = await health.check() else { return ReplyBody(status: "ok").response(.ok) }
         logger.error("health check failed", metadata: ["error": "\(error.message)"])
-        return .json(.serviceUnavailable, #"{"status":"unavailable"}"#)
+        return ReplyBody(status: "unavailable").response(.serviceUnavailable)
     }
     return router
 }
@@ -116,19 +117,9 @@ struct AllowedMethodsMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if let methods = allowed[request.uri.path], !methods.contains(request.method) {
-            var response = Response.json(.methodNotAllowed, #"{"error":"method not allowed"}"#)
-            response.headers[.allow] = methods.map(\.rawValue).joined(separator: ", ")
-            return response
+            let allow = methods.map(\.rawValue).joined(separator: ", ")
+            return ReplyBody(error: "method not allowed").response(.methodNotAllowed, headers: [.allow: allow])
         }
         return try await next(request, context)
-    }
-}
-
-extension Response {
-    static func json(_ status: HTTPResponse.Status, _ body: String) -> Response {
-        Response(
-            status: status,
-            headers: [.contentType: "application/json; charset=utf-8"],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
     }
 }

@@ -8,8 +8,8 @@ import Synchronization
 /// The figures `GET /metrics` shows, in Prometheus' text format.
 ///
 /// Everything is recorded through swift-metrics with this instance's factory, never the global
-/// `MetricsSystem`, so each server (and each test) counts into a registry of its own; the store
-/// reports its commits into the same registry (`ArchiveStore.Options.metricsFactory`).
+/// `MetricsSystem`, so each server (and each test) counts into a registry of its own. This is the
+/// one place metrics are recorded: the store only reports its commits (`ArchiveStore.Options.onCommit`).
 ///
 /// Every label value comes from a bounded set, so a scrape stays small whatever CircleCI sends:
 /// event types and run statuses outside the known ones count as `other`, and the CI figures keep at
@@ -17,14 +17,9 @@ import Synchronization
 /// pair count under `project="(other)"`, `job`/`workflow="(other)"`.
 public final class ArchiveMetrics: Sendable {
     /// Where handlers are made; `registry` renders what they recorded.
-    public let factory: PrometheusMetricsFactory
+    private let factory: PrometheusMetricsFactory
     private let registry: PrometheusCollectorRegistry
     public let seriesLimit: Int
-
-    /// How a delivery ended, as the `outcome` label spells it.
-    public enum Outcome: String, Sendable, CaseIterable {
-        case stored, duplicate, unauthorized, rejected, tooLarge = "too_large", unavailable
-    }
 
     /// Event types with series of their own; anything else is `other`.
     static let eventTypes = ["ping", "workflow-completed", "job-completed"]
@@ -34,8 +29,10 @@ public final class ArchiveMetrics: Sendable {
 
     public static let defaultSeriesLimit = 500
 
-    private let deliveries: [String: [Outcome: Counter]]
+    private let deliveries: [String: [WebhookReply.Outcome: Counter]]
     private let ingestDuration: CoreMetrics.Timer
+    private let commitBatchSize: Recorder
+    private let commitDuration: CoreMetrics.Timer
     private let databaseSize: Gauge
     private let walSize: Gauge
     private let lastEvent: Gauge
@@ -64,9 +61,9 @@ public final class ArchiveMetrics: Sendable {
         self.seriesLimit = seriesLimit
 
         // Every type and outcome from the start, at 0, so rate() and alerts see them before the first one.
-        var deliveries: [String: [Outcome: Counter]] = [:]
+        var deliveries: [String: [WebhookReply.Outcome: Counter]] = [:]
         for type in Self.eventTypes + [Self.otherLabel] {
-            for outcome in Outcome.allCases {
+            for outcome in WebhookReply.Outcome.allCases {
                 deliveries[type, default: [:]][outcome] = Counter(
                     label: "circle_archive_deliveries_total", dimensions: [("type", type), ("outcome", outcome.rawValue)],
                     factory: factory)
@@ -74,6 +71,8 @@ public final class ArchiveMetrics: Sendable {
         }
         self.deliveries = deliveries
         ingestDuration = CoreMetrics.Timer(label: "circle_archive_ingest_duration_seconds", factory: factory)
+        commitBatchSize = Recorder(label: "circle_archive_commit_batch_size", factory: factory)
+        commitDuration = CoreMetrics.Timer(label: "circle_archive_commit_duration_seconds", factory: factory)
         databaseSize = Gauge(label: "circle_archive_database_size_bytes", factory: factory)
         walSize = Gauge(label: "circle_archive_wal_size_bytes", factory: factory)
         lastEvent = Gauge(label: "circle_archive_last_event_timestamp_seconds", factory: factory)
@@ -82,12 +81,20 @@ public final class ArchiveMetrics: Sendable {
         workflows = RunSeries(kind: "workflow", factory: factory, limit: seriesLimit)
     }
 
-    /// Counts one webhook delivery. `type` is the event's type (the body's for an archived event,
-    /// else the header's, which is then only a claim).
-    public func delivery(type: String?, outcome: Outcome, duration: Duration) {
+    /// Counts one webhook delivery, and what its event says about CI when it was stored. `type` is
+    /// the event's type (the body's for a parsed event, else the header's, which is then only a claim).
+    func delivered(_ reply: WebhookReply, event: WebhookEvent?, type: String?, completesRun: Bool, duration: Duration) {
         let label = type.flatMap { Self.eventTypes.contains($0) ? $0 : nil } ?? Self.otherLabel
-        deliveries[label]?[outcome]?.increment()
+        deliveries[label]?[reply.outcome]?.increment()
         ingestDuration.recordNanoseconds(Int64(duration / .nanoseconds(1)))
+        if case .stored = reply, let event { archived(event, completesRun: completesRun) }
+    }
+
+    /// Records one transaction of the store (`ArchiveStore.Options.onCommit`): how many deliveries
+    /// it carried and how long it took, its fsync included.
+    public func committed(deliveries: Int, in duration: Duration) {
+        commitBatchSize.record(deliveries)
+        commitDuration.recordNanoseconds(Int64(duration / .nanoseconds(1)))
     }
 
     /// Records what a newly archived event says about CI. Call it once per event, for `stored`

@@ -49,7 +49,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     static let timeoutResponse: ByteBuffer = {
-        let body = #"{"error":"request not received in time"}"#
+        let body = ReplyBody(error: "request not received in time").json
         return ByteBuffer(string: "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\n"
             + "content-length: \(body.utf8.count)\r\n\r\n\(body)")
     }()

@@ -1,6 +1,5 @@
 import ArchiveMigrations
 import ArchiveModel
-import CoreMetrics
 import Crypto
 import Foundation
 import GRDB
@@ -29,18 +28,19 @@ public final class ArchiveStore: Sendable {
         public var busyTimeout: TimeInterval
         /// How much `rejected_deliveries` keeps, so a broken sender cannot fill the disk.
         public var rejectedLimit: RejectedLimit
-        /// Where the writer reports each commit: `circle_archive_commit_batch_size` (deliveries
-        /// per transaction) and `circle_archive_commit_duration_seconds`. No metrics by default.
-        public var metricsFactory: any MetricsFactory
+        /// Told of each committed transaction, on the writer's thread: how many deliveries it
+        /// carried and how long it took. The server records these in `/metrics`; the store keeps
+        /// no metrics of its own.
+        public var onCommit: (@Sendable (_ deliveries: Int, _ duration: Duration) -> Void)?
 
         public init(
             durability: Durability = .full, busyTimeout: TimeInterval = 5, rejectedLimit: RejectedLimit = RejectedLimit(),
-            metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance
+            onCommit: (@Sendable (_ deliveries: Int, _ duration: Duration) -> Void)? = nil
         ) {
             self.durability = durability
             self.busyTimeout = busyTimeout
             self.rejectedLimit = rejectedLimit
-            self.metricsFactory = metricsFactory
+            self.onCommit = onCommit
         }
     }
 
@@ -65,22 +65,19 @@ public final class ArchiveStore: Sendable {
         let checkpointer: Checkpointer
         let transactions = Atomic<Int>(0)
         let deliveries = Atomic<Int>(0)
-        let batchSize: Recorder
-        let commitDuration: CoreMetrics.Timer
+        let onCommit: (@Sendable (Int, Duration) -> Void)?
 
-        init(rejectedLimit: RejectedLimit, checkpointer: Checkpointer, metricsFactory: any MetricsFactory) {
+        init(rejectedLimit: RejectedLimit, checkpointer: Checkpointer, onCommit: (@Sendable (Int, Duration) -> Void)?) {
             self.rejectedLimit = rejectedLimit
             self.checkpointer = checkpointer
-            batchSize = Recorder(label: "circle_archive_commit_batch_size", factory: metricsFactory)
-            commitDuration = CoreMetrics.Timer(label: "circle_archive_commit_duration_seconds", factory: metricsFactory)
+            self.onCommit = onCommit
         }
 
         /// Counts a committed transaction and remembers the event ids it settled.
         func committed(_ outcomes: [DeliveryOutcome], in duration: Duration) {
             transactions.add(1, ordering: .relaxed)
             deliveries.add(outcomes.count, ordering: .relaxed)
-            batchSize.record(outcomes.count)
-            commitDuration.recordNanoseconds(Int64(duration / .nanoseconds(1)))
+            onCommit?(outcomes.count, duration)
             recent.insert(outcomes.lazy.compactMap { outcome in
                 switch outcome {
                 case .stored(let id, _), .duplicate(let id): id
@@ -174,7 +171,7 @@ public final class ArchiveStore: Sendable {
         }
         let checkpointer = try Checkpointer(path: path)
         pool.writeWithoutTransaction { db in checkpointer.install(on: db) }
-        let context = WriteContext(rejectedLimit: options.rejectedLimit, checkpointer: checkpointer, metricsFactory: options.metricsFactory)
+        let context = WriteContext(rejectedLimit: options.rejectedLimit, checkpointer: checkpointer, onCommit: options.onCommit)
         self.context = context
         groupCommit = GroupCommit { [pool] prepared in Self.commitNow(prepared, pool: pool, context: context) }
         try migrate()
