@@ -153,10 +153,10 @@ public final class Backfiller: Sendable {
             let page: JSONValue
             do {
                 page = try await client.get(pipelinesPath, query: query)
-            } catch .refused(let path, let status, _) where walk.usesSavedToken {
+            } catch let error where error.code == .refused && walk.usesSavedToken {
                 // A page token kept from an earlier run may have expired: page down from the
                 // newest page instead, skipping what is covered. Slower, never wrong.
-                onEvent(.pagingFromNewest(path: path, status: status))
+                onEvent(.pagingFromNewest(path: error.path ?? pipelinesPath, status: error.status ?? 400))
                 walk.forgetSavedToken()
                 continue
             }
@@ -226,10 +226,10 @@ public final class Backfiller: Sendable {
     private func fetchRuns(of pipeline: PipelineRecord, in context: ProjectContext) async throws(BackfillError) -> BackfilledPipeline {
         do {
             return try await fetchWorkflowsAndJobs(of: pipeline, in: context)
-        } catch .notFound(let path) {
+        } catch let error where error.code == .notFound {
             // One pipeline CircleCI cannot answer for must not stop the project's backfill.
             counts.withLock { $0.pipelinesSkipped += 1 }
-            onEvent(.skipped(pipelineNumber: pipeline.number, path: path))
+            onEvent(.skipped(pipelineNumber: pipeline.number, path: error.path ?? ""))
             return BackfilledPipeline(pipeline: pipeline, workflows: [], jobs: [], runsMissing: true)
         }
     }

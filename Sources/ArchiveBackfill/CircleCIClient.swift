@@ -7,35 +7,68 @@ import NIOHTTP1
 import Synchronization
 
 /// Why a backfill stopped. Each names what to fix; the CLI maps all of them to exit code 1.
-public enum BackfillError: Error, Sendable, CustomStringConvertible {
-    /// 401 or 403: the token is missing, wrong or cannot read the project.
-    case unauthorized(path: String, status: Int)
-    /// 404.
-    case notFound(path: String)
-    /// Another 4xx: CircleCI refused the request itself (a page token it no longer accepts, say).
-    case refused(path: String, status: Int, reason: String)
-    /// The same transient failure after every retry, or an unexpected status.
-    case failed(path: String, reason: String)
-    /// A 2xx whose body is not what the API documents.
-    case invalidResponse(path: String, reason: String)
-    case store(StoreError)
-    /// The task was cancelled (Ctrl-C): requests and waits end at once.
-    case cancelled
-
-    public var description: String {
-        switch self {
-        case .unauthorized(let path, let status):
-            "CircleCI refused the token (\(status)) for \(path): set CIRCLE_TOKEN to a personal API token of a user who can see the project"
-        case .notFound(let path):
-            "CircleCI has no \(path) (404): check the project slug (gh/ORG/REPO, bb/ORG/REPO, or circleci/ORG-ID/PROJECT-ID "
-                + "for GitLab and GitHub App projects) and that the token's user can see it"
-        case .refused(let path, let status, let reason): "CircleCI refused \(path) (\(status)): \(reason)"
-        case .failed(let path, let reason): "\(path): \(reason)"
-        case .invalidResponse(let path, let reason): "unexpected answer from CircleCI for \(path): \(reason)"
-        case .store(let error): error.message
-        case .cancelled: "interrupted"
-        }
+public struct BackfillError: ArchiveError {
+    public enum Code: String, Sendable {
+        /// 401 or 403: the token is missing, wrong or cannot read the project.
+        case unauthorized
+        /// 404.
+        case notFound
+        /// Another 4xx: CircleCI refused the request itself (a page token it no longer accepts, say).
+        case refused
+        /// The same transient failure after every retry, or an unexpected status.
+        case failed
+        /// A 2xx whose body is not what the API documents.
+        case invalidResponse
+        /// The archive could not store or read what backfill needs (`cause` is the `StoreError`).
+        case store
+        /// The task was cancelled (Ctrl-C): requests and waits end at once.
+        case cancelled
     }
+
+    public let code: Code
+    public let message: String
+    /// The API path asked for (below the base URL), when the error is about one request.
+    public let path: String?
+    /// CircleCI's HTTP status, when it answered one.
+    public let status: Int?
+    public let cause: (any Error)?
+
+    init(_ code: Code, _ message: String, path: String? = nil, status: Int? = nil, cause: (any Error)? = nil) {
+        self.code = code
+        self.message = message
+        self.path = path
+        self.status = status
+        self.cause = cause
+    }
+
+    static func unauthorized(path: String, status: Int) -> Self {
+        Self(
+            .unauthorized,
+            "CircleCI refused the token (\(status)) for \(path): set CIRCLE_TOKEN to a personal API token of a user who can see the project",
+            path: path, status: status)
+    }
+
+    static func notFound(path: String) -> Self {
+        Self(
+            .notFound,
+            "CircleCI has no \(path) (404): check the project slug (gh/ORG/REPO, bb/ORG/REPO, or circleci/ORG-ID/PROJECT-ID "
+                + "for GitLab and GitHub App projects) and that the token's user can see it",
+            path: path, status: 404)
+    }
+
+    static func refused(path: String, status: Int, reason: String) -> Self {
+        Self(.refused, "CircleCI refused \(path) (\(status)): \(reason)", path: path, status: status)
+    }
+
+    static func failed(path: String, reason: String) -> Self { Self(.failed, "\(path): \(reason)", path: path) }
+
+    static func invalidResponse(path: String, reason: String) -> Self {
+        Self(.invalidResponse, "unexpected answer from CircleCI for \(path): \(reason)", path: path)
+    }
+
+    static func store(_ error: StoreError) -> Self { Self(.store, error.message, cause: error) }
+
+    static let cancelled = Self(.cancelled, "interrupted")
 }
 
 /// When to try a request again, and how long to wait first.

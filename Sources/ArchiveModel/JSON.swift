@@ -81,10 +81,15 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
 }
 
 /// Why a document is not acceptable JSON, with the byte offset where reading stopped.
-public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct JSONParseError: ArchiveError, Equatable {
+    public enum Code: String, Sendable {
+        case invalidJSON
+    }
+
     public var offset: Int
     public var reason: String
-    public var description: String { "invalid JSON at byte \(offset): \(reason)" }
+    public var code: Code { .invalidJSON }
+    public var message: String { "invalid JSON at byte \(offset): \(reason)" }
 }
 
 extension JSONValue {

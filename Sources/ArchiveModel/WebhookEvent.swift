@@ -40,9 +40,14 @@ public struct WebhookEvent: Sendable, Equatable {
 }
 
 /// Why a signed body cannot be archived; becomes a 400 and a `rejected_deliveries` row.
-public struct MalformedEvent: Error, Sendable, Equatable, CustomStringConvertible {
+public struct MalformedEvent: ArchiveError, Equatable {
+    public enum Code: String, Sendable {
+        case malformed
+    }
+
     public var reason: String
-    public var description: String { reason }
+    public var code: Code { .malformed }
+    public var message: String { reason }
 }
 
 public struct OrganizationRecord: Sendable, Equatable {

@@ -1,3 +1,4 @@
+import ArchiveModel
 import ArchiveStore
 
 /// Everything `serve` needs, resolved once by the CLI (flag, then environment, then default).
@@ -33,7 +34,6 @@ public struct ServeConfiguration: Sendable {
 
     public static let defaultHost = "127.0.0.1"
     public static let defaultPort = 8080
-    public static let defaultDatabasePath = "circle-archive.sqlite"
     public static let defaultMaxBodyBytes = 1 << 20
     public static let defaultRequestTimeout = 30.0
     public static let defaultMaxConnections = 256
@@ -41,7 +41,7 @@ public struct ServeConfiguration: Sendable {
     public init(
         host: String = defaultHost,
         port: Int = defaultPort,
-        databasePath: String = defaultDatabasePath,
+        databasePath: String,
         secrets: [String] = [],
         allowUnsigned: Bool = false,
         maxBodyBytes: Int = defaultMaxBodyBytes,
@@ -89,8 +89,12 @@ public struct ServeConfiguration: Sendable {
 }
 
 /// A configuration mistake the operator must fix; the CLI exits 2 with its message.
-public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+public struct ConfigurationError: ArchiveError {
+    public enum Code: String, Sendable {
+        case invalid
+    }
+
+    public var code: Code { .invalid }
     public var message: String
     public init(_ message: String) { self.message = message }
-    public var description: String { message }
 }

@@ -1,6 +1,8 @@
+import ArchiveModel
+
 /// An error from the archive's storage, with a stable code callers map to HTTP statuses and
 /// exit codes. SQLite's own errors stay inside this module; their message travels in `message`.
-public struct StoreError: Error, Sendable, CustomStringConvertible {
+public struct StoreError: ArchiveError {
     public enum Code: String, Sendable {
         /// The database file cannot be opened (missing, not a database, no permission).
         case cannotOpen
@@ -26,6 +28,4 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         self.message = message
         self.cause = cause
     }
-
-    public var description: String { message }
 }

@@ -76,19 +76,14 @@ struct Backfill: AsyncParsableCommand {
     func run() async throws {
         let environment = processEnvironment
         guard let token = environment["CIRCLE_TOKEN"], !token.isEmpty else {
-            throw reportFailure(ConfigurationError(
-                "no API token: set CIRCLE_TOKEN to a personal API token (CircleCI → User Settings → Personal API Tokens)"))
+            throw ConfigurationError(
+                "no API token: set CIRCLE_TOKEN to a personal API token (CircleCI → User Settings → Personal API Tokens)")
         }
         let progress = ProgressLine.onTerminal()
         let started = ContinuousClock.now
         let options = BackfillOptions(
             apiURL: apiURL, token: token, projectSlugs: projects, since: since.timestamp, branch: branch, concurrency: concurrency)
-        let store: ArchiveStore
-        do {
-            store = try ArchiveStore(path: archive.databasePath(environment))
-        } catch {
-            throw reportFailure(error)
-        }
+        let store = try ArchiveStore(path: archive.databasePath(environment))
         defer { try? store.close() }
         let backfiller = Backfiller(store: store, options: options) { event in
             switch event {
@@ -116,7 +111,7 @@ struct Backfill: AsyncParsableCommand {
             printMessage("backfilled \(options.projectSlugs.joined(separator: ", ")): \(Self.describe(counts, since: started))")
         case .failure(let error):
             printMessage("stopped; what was fetched is stored, and the next run continues from there")
-            throw reportFailure(error)
+            throw error
         }
     }
 

@@ -20,12 +20,8 @@ struct Backup: ParsableCommand {
     var destination: String
 
     func run() throws {
-        do {
-            let reader = try ArchiveReader.open(path: archive.databasePath(processEnvironment))
-            try reader.backup(to: destination)
-            printMessage("backed up \(reader.path) to \(destination) (\(ArchiveStore.fileSize(destination)) bytes)")
-        } catch {
-            throw reportFailure(error)
-        }
+        let reader = try ArchiveReader.open(path: archive.databasePath(processEnvironment))
+        try reader.backup(to: destination)
+        printMessage("backed up \(reader.path) to \(destination) (\(ArchiveStore.fileSize(destination)) bytes)")
     }
 }

@@ -1,5 +1,5 @@
+import ArchiveModel
 import ArchiveServer
-import ArchiveStore
 import ArgumentParser
 import Foundation
 
@@ -9,41 +9,26 @@ enum ExitStatus {
     static let failure = ExitCode(1)
     static let usage = ExitCode(2)
     static let interrupted = ExitCode(130)
-}
 
-/// CLI-level failures that are neither a store nor a configuration error.
-enum CLIError: Error, CustomStringConvertible {
-    /// Writing output or serving failed.
-    case output(String)
-    /// The input given cannot be used.
-    case input(String)
-
-    var description: String {
-        switch self {
-        case .output(let message), .input(let message): return message
-        }
+    /// The one mapping of circle-archive's errors to exit codes: a configuration the user must fix
+    /// is a usage error; anything else that stops a command is a failure.
+    static func code(for error: any ArchiveError) -> ExitCode {
+        error is ConfigurationError ? usage : failure
     }
 }
 
-/// Maps any error to its exit code, once: prints `Error: <message>` on stderr and returns the
-/// `ExitCode` to throw. Configuration mistakes exit 2; everything else that fails exits 1.
-func reportFailure(_ error: any Error) -> ExitCode {
-    switch error {
-    case let error as ExitCode:
-        return error
-    case let error as ConfigurationError:
-        printError(error.message)
-        return ExitStatus.usage
-    case let error as StoreError:
-        printError(error.message)
-        return ExitStatus.failure
-    case let error as CLIError:
-        printError(error.description)
-        return ExitStatus.failure
-    default:
-        printError("\(error)")
-        return ExitStatus.failure
+/// What the command line itself cannot do: an input it cannot use, an output it cannot write.
+struct CLIError: ArchiveError {
+    enum Code: String, Sendable {
+        case input
+        case output
     }
+
+    let code: Code
+    let message: String
+
+    static func input(_ message: String) -> Self { Self(code: .input, message: message) }
+    static func output(_ message: String) -> Self { Self(code: .output, message: message) }
 }
 
 /// Writes `Error: message` to stderr.

@@ -1,3 +1,4 @@
+import ArchiveModel
 import ArchiveServer
 import ArchiveStore
 import ArgumentParser
@@ -21,8 +22,9 @@ public struct CircleArchive: AsyncParsableCommand {
 
     public init() {}
 
-    /// Runs the command line and exits. Parse errors exit 2 (swift-argument-parser's own default
-    /// is 64); errors from a command's `run()` are mapped by `reportFailure(_:)`.
+    /// Runs the command line and exits: the one place errors leave the program. Parse errors exit
+    /// 2 (swift-argument-parser's own default is 64); circle-archive's errors print their message
+    /// and exit with `ExitStatus.code(for:)`.
     public static func main(_ arguments: [String]? = nil) async -> Never {
         do {
             var command = try parseAsRoot(arguments)
@@ -34,6 +36,9 @@ public struct CircleArchive: AsyncParsableCommand {
             Foundation.exit(0)
         } catch let error as ExitCode {
             Foundation.exit(error.rawValue)
+        } catch let error as any ArchiveError {
+            printError(error.message)
+            Foundation.exit(ExitStatus.code(for: error).rawValue)
         } catch {
             let code = Self.exitCode(for: error)
             if code == .success {
@@ -55,13 +60,16 @@ struct ArchiveOptions: ParsableArguments {
         name: .long,
         help: ArgumentHelp(
             "The SQLite archive file.",
-            discussion: "Default: $CIRCLE_ARCHIVE_DB, else \(ServeConfiguration.defaultDatabasePath) in the current directory.",
+            discussion: "Default: $CIRCLE_ARCHIVE_DB, else \(Self.defaultPath) in the current directory.",
             valueName: "path"))
     var db: String?
 
+    /// Every command's archive unless told otherwise: a file in the current directory.
+    static let defaultPath = "circle-archive.sqlite"
+
     /// The archive path: the flag, then `CIRCLE_ARCHIVE_DB`, then the default.
     func databasePath(_ environment: [String: String]) -> String {
-        Setting(environment: environment).text(db, "DB", default: ServeConfiguration.defaultDatabasePath)
+        Setting(environment: environment).text(db, "DB", default: Self.defaultPath)
     }
 }
 

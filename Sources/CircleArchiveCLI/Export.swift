@@ -33,24 +33,20 @@ struct Export: ParsableCommand {
     var output: String?
 
     func run() throws {
-        do {
-            let reader = try ArchiveReader.open(path: archive.databasePath(processEnvironment))
-            let filter = filters.filter
-            var rows = 0
-            if let output {
-                try writeAtomically(to: output) { sink in
-                    var printer = RowPrinter(format: format.outputFormat, sink: sink)
-                    try reader.export(source, filter: filter, into: &printer)
-                    try printer.finish()
-                    rows = printer.rowsWritten
-                }
-            } else {
-                rows = try printRows(format: format.outputFormat) { try reader.export(source, filter: filter, into: &$0) }
+        let reader = try ArchiveReader.open(path: archive.databasePath(processEnvironment))
+        let filter = filters.filter
+        var rows = 0
+        if let output {
+            try writeAtomically(to: output) { sink in
+                var printer = RowPrinter(format: format.outputFormat, sink: sink)
+                try reader.export(source, filter: filter, into: &printer)
+                try printer.finish()
+                rows = printer.rowsWritten
             }
-            try warnAboutUnmatched(filter, in: reader, rows: rows)
-        } catch {
-            throw reportFailure(error)
+        } else {
+            rows = try printRows(format: format.outputFormat) { try reader.export(source, filter: filter, into: &$0) }
         }
+        try warnAboutUnmatched(filter, in: reader, rows: rows)
     }
 
     /// Writes through a temporary file next to `path`, fsyncs it and renames it into place.

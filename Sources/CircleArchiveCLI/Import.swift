@@ -51,19 +51,9 @@ struct Import: AsyncParsableCommand {
     func run() async throws {
         // Every input is opened and looked at before the archive is: a missing file or a
         // pretty-printed JSON document must not leave an empty archive (and its -wal, -shm) behind.
-        let inputs: [Input]
-        do {
-            inputs = try files.map { try Input(path: $0, maximumLineBytes: maxLineBytes) }
-        } catch {
-            throw reportFailure(error)
-        }
+        let inputs = try files.map { try Input(path: $0, maximumLineBytes: maxLineBytes) }
         let progress = ProgressLine.onTerminal()
-        let store: ArchiveStore
-        do {
-            store = try ArchiveStore(path: archive.databasePath(processEnvironment))
-        } catch {
-            throw reportFailure(error)
-        }
+        let store = try ArchiveStore(path: archive.databasePath(processEnvironment))
         let outcome = await Interruptible.run { [self] in
             var run = ImportRun()
             do {
@@ -80,7 +70,7 @@ struct Import: AsyncParsableCommand {
         do { try store.close() } catch { run.failure = run.failure ?? error }
         progress.clear()
         printMessage(run.tally.summary)
-        if let failure = run.failure { throw reportFailure(failure) }
+        if let failure = run.failure { throw failure }
         if outcome.interrupted {
             printMessage(
                 "interrupted at \(run.position); everything before it is stored. Run the same command again to continue: "

@@ -16,14 +16,9 @@ struct Migrate: ParsableCommand {
     @OptionGroup var archive: ArchiveOptions
 
     func run() throws {
-        do {
-            let path = archive.databasePath(processEnvironment)
-            let store = try ArchiveStore(path: path)
-            let version = try store.reader.schemaVersion() ?? "none"
-            try store.close()
-            print(version)
-        } catch {
-            throw reportFailure(error)
-        }
+        let store = try ArchiveStore(path: archive.databasePath(processEnvironment))
+        let version = try store.reader.schemaVersion() ?? "none"
+        try store.close()
+        print(version)
     }
 }

@@ -52,12 +52,7 @@ struct Query: ParsableCommand {
     }
 
     func run() throws {
-        let statement: String
-        do {
-            statement = arguments[0] == "-" ? try readStandardInput() : arguments[0]
-        } catch {
-            throw reportFailure(error)
-        }
+        let statement = arguments[0] == "-" ? try readStandardInput() : arguments[0]
         try printFromArchive(archive, format: format) { reader, printer in try reader.query(statement, into: &printer) }
     }
 

@@ -92,18 +92,14 @@ func printRows(format: OutputFormat, _ produce: (inout RowPrinter) throws -> Voi
 }
 
 /// The shape of every read-only command that prints rows: open the archive read-only, print what
-/// `produce` writes to stdout, and map any failure to its exit code. With a `filter`, a filter
-/// that matches nothing is named on stderr (see `warnAboutUnmatched`).
+/// `produce` writes to stdout. With a `filter`, a filter that matches nothing is named on stderr
+/// (see `warnAboutUnmatched`).
 func printFromArchive(
     _ archive: ArchiveOptions, format: OutputFormat, filter: RunFilter? = nil, _ produce: (ArchiveReader, inout RowPrinter) throws -> Void
 ) throws {
-    do {
-        let reader = try ArchiveReader.open(path: archive.databasePath(processEnvironment))
-        let rows = try printRows(format: format) { try produce(reader, &$0) }
-        if let filter { try warnAboutUnmatched(filter, in: reader, rows: rows) }
-    } catch {
-        throw reportFailure(error)
-    }
+    let reader = try ArchiveReader.open(path: archive.databasePath(processEnvironment))
+    let rows = try printRows(format: format) { try produce(reader, &$0) }
+    if let filter { try warnAboutUnmatched(filter, in: reader, rows: rows) }
 }
 
 /// An empty result stays empty (scripts rely on it), but a filter that matches nothing in the

@@ -86,27 +86,18 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let environment = processEnvironment
-        let configuration: ServeConfiguration
-        let level: Logger.Level
-        let format: LogFormat
-        do {
-            configuration = try resolve(environment)
-            try configuration.validate()
-            let settings = Setting(environment: environment)
-            level = try settings.value(logLevel, "LOG_LEVEL", default: .info)
-            format = try settings.value(logFormat, "LOG_FORMAT", default: .text)
-        } catch {
-            throw reportFailure(error)
-        }
+        let configuration = try resolve(environment)
+        try configuration.validate()
+        let settings = Setting(environment: environment)
+        let level = try settings.value(logLevel, "LOG_LEVEL", default: .info)
+        let format = try settings.value(logFormat, "LOG_FORMAT", default: .text)
         LoggingSystem.bootstrap { label in format.handler(label: label, level: level) }
         let logger = Logger(label: "circle-archive")
         do {
             let app = try await buildApplication(configuration, logger: logger)
             try await app.runService()
         } catch let error as IOError {
-            throw reportFailure(CLIError.output(Self.cannotListen(on: "\(configuration.host):\(configuration.port)", error)))
-        } catch {
-            throw reportFailure(error)
+            throw CLIError.output(Self.cannotListen(on: "\(configuration.host):\(configuration.port)", error))
         }
     }
 
