@@ -31,8 +31,10 @@ let package = Package(
         .target(
             name: "ArchiveMigrations",
             path: "migrations",
-            resources: [.embedInCode("0001_initial.sql"), .embedInCode("0002_archive_counters.sql"), .embedInCode("0003_backfill.sql"),
-                        .embedInCode("0004_canonical_project_slugs.sql")],
+            resources: [
+                .embedInCode("0001_initial.sql"), .embedInCode("0002_archive_counters.sql"), .embedInCode("0003_backfill.sql"),
+                .embedInCode("0004_canonical_project_slugs.sql"),
+            ],
             swiftSettings: swiftSettings
         ),
         // What circle-archive knows about CircleCI: JSON, timestamps, webhook events and API
@@ -151,8 +153,10 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["CircleArchiveCLI", "ArchiveModel", "ArchiveServer", "ArchiveStore", "ArchiveTestSupport", "circle-archive",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "CircleArchiveCLI", "ArchiveModel", "ArchiveServer", "ArchiveStore", "ArchiveTestSupport", "circle-archive",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

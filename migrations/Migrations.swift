@@ -17,6 +17,7 @@ public enum Migrations {
         Migration(id: "0003_backfill", sql: String(decoding: PackageResources._003_backfill_sql, as: UTF8.self)),
         Migration(
             id: "0004_canonical_project_slugs",
-            sql: String(decoding: PackageResources._004_canonical_project_slugs_sql, as: UTF8.self)),
+            sql: String(decoding: PackageResources._004_canonical_project_slugs_sql, as: UTF8.self)
+        ),
     ]
 }

@@ -29,8 +29,14 @@ public struct BackfillOptions: Sendable {
     }
 
     public init(
-        apiURL: String = defaultAPIURL, token: String, projectSlugs: [String], since: Timestamp, branch: String? = nil,
-        concurrency: Int = 4, retry: RetryPolicy = RetryPolicy(), timeout: Duration = .seconds(30)
+        apiURL: String = defaultAPIURL,
+        token: String,
+        projectSlugs: [String],
+        since: Timestamp,
+        branch: String? = nil,
+        concurrency: Int = 4,
+        retry: RetryPolicy = RetryPolicy(),
+        timeout: Duration = .seconds(30)
     ) {
         self.apiURL = apiURL
         self.token = token
@@ -96,8 +102,12 @@ public final class Backfiller: Sendable {
         self.options = options
         self.onEvent = onEvent
         client = CircleCIClient(
-            baseURL: options.apiURL, token: options.token, retry: options.retry, timeout: options.timeout,
-            onRetry: { path, reason, delay in onEvent(.retrying(path: path, reason: reason, delay: delay)) })
+            baseURL: options.apiURL,
+            token: options.token,
+            retry: options.retry,
+            timeout: options.timeout,
+            onRetry: { path, reason, delay in onEvent(.retrying(path: path, reason: reason, delay: delay)) }
+        )
     }
 
     /// Backfills every project in turn; returns the totals, or throws at the first project that fails
@@ -129,8 +139,11 @@ public final class Backfiller: Sendable {
             throw .invalidResponse(path: projectPath, reason: "no project id")
         }
         let context = ProjectContext(
-            slug: slug, organization: organization, project: project,
-            appURL: options.apiURL == BackfillOptions.defaultAPIURL ? APIRecords.cloudAppURL(projectSlug: slug) : nil)
+            slug: slug,
+            organization: organization,
+            project: project,
+            appURL: options.apiURL == BackfillOptions.defaultAPIURL ? APIRecords.cloudAppURL(projectSlug: slug) : nil
+        )
         let branch = options.branch ?? ""
 
         // 1. What earlier runs saw running.
@@ -179,12 +192,24 @@ public final class Backfiller: Sendable {
         let appURL: String?
     }
 
-    private func commit(_ runs: [BackfilledPipeline], context: ProjectContext, progress: BackfillProgress?, fetchedAt: Timestamp)
+    private func commit(
+        _ runs: [BackfilledPipeline],
+        context: ProjectContext,
+        progress: BackfillProgress?,
+        fetchedAt: Timestamp
+    )
         async throws(BackfillError)
     {
         do {
-            try await store.merge(BackfillBatch(
-                organization: context.organization, project: context.project, pipelines: runs, progress: progress, fetchedAt: fetchedAt))
+            try await store.merge(
+                BackfillBatch(
+                    organization: context.organization,
+                    project: context.project,
+                    pipelines: runs,
+                    progress: progress,
+                    fetchedAt: fetchedAt
+                )
+            )
         } catch {
             throw .store(error)
         }
@@ -234,7 +259,10 @@ public final class Backfiller: Sendable {
         }
     }
 
-    private func fetchWorkflowsAndJobs(of pipeline: PipelineRecord, in context: ProjectContext) async throws(BackfillError)
+    private func fetchWorkflowsAndJobs(
+        of pipeline: PipelineRecord,
+        in context: ProjectContext
+    ) async throws(BackfillError)
         -> BackfilledPipeline
     {
         var workflows: [WorkflowRecord] = []

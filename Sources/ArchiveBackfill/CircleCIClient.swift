@@ -45,7 +45,9 @@ public struct BackfillError: ArchiveError {
         Self(
             .unauthorized,
             "CircleCI refused the token (\(status)) for \(path): set CIRCLE_TOKEN to a personal API token of a user who can see the project",
-            path: path, status: status)
+            path: path,
+            status: status
+        )
     }
 
     static func notFound(path: String) -> Self {
@@ -53,7 +55,9 @@ public struct BackfillError: ArchiveError {
             .notFound,
             "CircleCI has no \(path) (404): check the project slug (gh/ORG/REPO, bb/ORG/REPO, or circleci/ORG-ID/PROJECT-ID "
                 + "for GitLab and GitHub App projects) and that the token's user can see it",
-            path: path, status: 404)
+            path: path,
+            status: 404
+        )
     }
 
     static func refused(path: String, status: Int, reason: String) -> Self {
@@ -82,8 +86,12 @@ public struct RetryPolicy: Sendable {
     /// The longest `Retry-After` honored; CircleCI's rate limits reset within a minute.
     public var maximumRetryAfter: Duration
 
-    public init(attempts: Int = 6, baseDelay: Duration = .milliseconds(500), maximumDelay: Duration = .seconds(30),
-                maximumRetryAfter: Duration = .seconds(120)) {
+    public init(
+        attempts: Int = 6,
+        baseDelay: Duration = .milliseconds(500),
+        maximumDelay: Duration = .seconds(30),
+        maximumRetryAfter: Duration = .seconds(120)
+    ) {
         self.attempts = attempts
         self.baseDelay = baseDelay
         self.maximumDelay = maximumDelay
@@ -113,12 +121,18 @@ final class CircleCIClient: Sendable {
     static let maximumBodyBytes = 32 << 20
 
     init(
-        baseURL: String, token: String, retry: RetryPolicy, timeout: Duration,
+        baseURL: String,
+        token: String,
+        retry: RetryPolicy,
+        timeout: Duration,
         onRetry: @escaping @Sendable (_ path: String, _ reason: String, _ delay: Duration) -> Void
     ) {
         var configuration = HTTPClient.Configuration()
         // Connecting takes no longer than a whole request may.
-        configuration.timeout = .init(connect: .nanoseconds(Int64(min(timeout, .seconds(10)) / .nanoseconds(1))), read: .nanoseconds(Int64(timeout / .nanoseconds(1))))
+        configuration.timeout = .init(
+            connect: .nanoseconds(Int64(min(timeout, .seconds(10)) / .nanoseconds(1))),
+            read: .nanoseconds(Int64(timeout / .nanoseconds(1)))
+        )
         configuration.httpVersion = .http1Only
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
@@ -199,7 +213,10 @@ final class CircleCIClient: Sendable {
                 let text = String(decoding: body.readableBytesView.prefix(200), as: UTF8.self)
                 let status = Int(response.status.code)
                 let reason = "\(response.status.reasonPhrase): \(text)"
-                return .failure((400..<500).contains(status) ? .refused(path: path, status: status, reason: reason) : .failed(path: path, reason: "\(status) \(reason)"))
+                return .failure(
+                    (400..<500).contains(status)
+                        ? .refused(path: path, status: status, reason: reason) : .failed(path: path, reason: "\(status) \(reason)")
+                )
             }
         } catch {
             if Task.isCancelled { return .failure(.cancelled) }

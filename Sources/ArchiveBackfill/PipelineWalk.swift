@@ -52,16 +52,27 @@ struct PipelineWalk {
 
     /// Takes one page (pipelines in the API's order, newest first, each with its creation time)
     /// and returns the pipelines to fetch, and the progress to record with them, if any.
-    mutating func take(_ pipelines: [PipelineRecord], next: String?, fetchedAt: Timestamp) -> (
+    mutating func take(
+        _ pipelines: [PipelineRecord],
+        next: String?,
+        fetchedAt: Timestamp
+    ) -> (
         selected: [PipelineRecord], progress: BackfillProgress?
     ) {
         usesSavedToken = false
         var selected: [PipelineRecord] = []
-        var reachedSince = false, reachedCovered = false
+        var reachedSince = false
+        var reachedCovered = false
         for pipeline in pipelines {
             let created = pipeline.createdAt ?? fetchedAt
-            if created < since { reachedSince = true; break }
-            if case .above(let earlier) = phase, created <= earlier.coveredTo { reachedCovered = true; break }
+            if created < since {
+                reachedSince = true
+                break
+            }
+            if case .above(let earlier) = phase, created <= earlier.coveredTo {
+                reachedCovered = true
+                break
+            }
             newestSeen = newestSeen ?? created
             if let skipAbove, created > skipAbove { continue }
             selected.append(pipeline)

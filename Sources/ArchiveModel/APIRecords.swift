@@ -8,7 +8,12 @@ public enum APIRecords {
         let organizationID = document["organization_id"]?.string
         return (
             organizationID.map { OrganizationRecord(id: $0, name: document["organization_name"]?.string) },
-            ProjectRecord(id: id, slug: document["slug"]?.string.map(ProjectSlug.canonical), name: document["name"]?.string, organizationID: organizationID)
+            ProjectRecord(
+                id: id,
+                slug: document["slug"]?.string.map(ProjectSlug.canonical),
+                name: document["name"]?.string,
+                organizationID: organizationID
+            )
         )
     }
 
@@ -29,18 +34,33 @@ public enum APIRecords {
             item["pipeline_number"]?.integer.map { "\(app)/\($0)/workflows/\(id)" }
         }
         return WorkflowRecord(
-            id: id, name: item["name"]?.string, pipelineID: item["pipeline_id"]?.string, projectID: projectID,
-            status: item["status"]?.string, createdAt: item["created_at"]?.timestamp, stoppedAt: item["stopped_at"]?.timestamp,
-            url: url, source: .api)
+            id: id,
+            name: item["name"]?.string,
+            pipelineID: item["pipeline_id"]?.string,
+            projectID: projectID,
+            status: item["status"]?.string,
+            createdAt: item["created_at"]?.timestamp,
+            stoppedAt: item["stopped_at"]?.timestamp,
+            url: url,
+            source: .api
+        )
     }
 
     /// An item of `GET /workflow/{id}/job`; nil for an approval job, which is a button, not a run.
     public static func job(_ item: JSONValue, workflowID: String, pipelineID: String?, projectID: String) -> JobRecord? {
         guard let id = item["id"]?.string, !id.isEmpty, item["type"]?.string != "approval" else { return nil }
         return JobRecord(
-            id: id, number: item["job_number"]?.integer, name: item["name"]?.string, status: item["status"]?.string,
-            startedAt: item["started_at"]?.timestamp, stoppedAt: item["stopped_at"]?.timestamp,
-            workflowID: workflowID, pipelineID: pipelineID, projectID: projectID, source: .api)
+            id: id,
+            number: item["job_number"]?.integer,
+            name: item["name"]?.string,
+            status: item["status"]?.string,
+            startedAt: item["started_at"]?.timestamp,
+            stoppedAt: item["stopped_at"]?.timestamp,
+            workflowID: workflowID,
+            pipelineID: pipelineID,
+            projectID: projectID,
+            source: .api
+        )
     }
 
     /// The web app's page of a project's pipelines on CircleCI's cloud, which workflow links

@@ -55,7 +55,8 @@ public struct OrganizationRecord: Sendable, Equatable {
     public var name: String?
 
     public init(
-        id: String, name: String? = nil
+        id: String,
+        name: String? = nil
     ) {
         self.id = id
         self.name = name
@@ -69,7 +70,10 @@ public struct ProjectRecord: Sendable, Equatable {
     public var organizationID: String?
 
     public init(
-        id: String, slug: String? = nil, name: String? = nil, organizationID: String? = nil
+        id: String,
+        slug: String? = nil,
+        name: String? = nil,
+        organizationID: String? = nil
     ) {
         self.id = id
         self.slug = slug
@@ -102,7 +106,27 @@ public struct PipelineRecord: Sendable, Equatable {
     public var source: RecordSource = .webhook
 
     public init(
-        id: String, number: Int64? = nil, projectID: String? = nil, createdAt: Timestamp? = nil, triggerType: String? = nil, triggerActorID: String? = nil, vcsProviderName: String? = nil, vcsTargetRepositoryURL: String? = nil, vcsOriginRepositoryURL: String? = nil, vcsRevision: String? = nil, vcsBranch: String? = nil, vcsTag: String? = nil, commitSubject: String? = nil, commitBody: String? = nil, commitAuthorName: String? = nil, commitAuthorEmail: String? = nil, commitAuthoredAt: Timestamp? = nil, commitCommitterName: String? = nil, commitCommitterEmail: String? = nil, commitCommittedAt: Timestamp? = nil, source: RecordSource = .webhook
+        id: String,
+        number: Int64? = nil,
+        projectID: String? = nil,
+        createdAt: Timestamp? = nil,
+        triggerType: String? = nil,
+        triggerActorID: String? = nil,
+        vcsProviderName: String? = nil,
+        vcsTargetRepositoryURL: String? = nil,
+        vcsOriginRepositoryURL: String? = nil,
+        vcsRevision: String? = nil,
+        vcsBranch: String? = nil,
+        vcsTag: String? = nil,
+        commitSubject: String? = nil,
+        commitBody: String? = nil,
+        commitAuthorName: String? = nil,
+        commitAuthorEmail: String? = nil,
+        commitAuthoredAt: Timestamp? = nil,
+        commitCommitterName: String? = nil,
+        commitCommitterEmail: String? = nil,
+        commitCommittedAt: Timestamp? = nil,
+        source: RecordSource = .webhook
     ) {
         self.id = id
         self.number = number
@@ -140,7 +164,15 @@ public struct WorkflowRecord: Sendable, Equatable {
     public var source: RecordSource = .webhook
 
     public init(
-        id: String, name: String? = nil, pipelineID: String? = nil, projectID: String? = nil, status: String? = nil, createdAt: Timestamp? = nil, stoppedAt: Timestamp? = nil, url: String? = nil, source: RecordSource = .webhook
+        id: String,
+        name: String? = nil,
+        pipelineID: String? = nil,
+        projectID: String? = nil,
+        status: String? = nil,
+        createdAt: Timestamp? = nil,
+        stoppedAt: Timestamp? = nil,
+        url: String? = nil,
+        source: RecordSource = .webhook
     ) {
         self.id = id
         self.name = name
@@ -167,7 +199,16 @@ public struct JobRecord: Sendable, Equatable {
     public var source: RecordSource = .webhook
 
     public init(
-        id: String, number: Int64? = nil, name: String? = nil, status: String? = nil, startedAt: Timestamp? = nil, stoppedAt: Timestamp? = nil, workflowID: String? = nil, pipelineID: String? = nil, projectID: String? = nil, source: RecordSource = .webhook
+        id: String,
+        number: Int64? = nil,
+        name: String? = nil,
+        status: String? = nil,
+        startedAt: Timestamp? = nil,
+        stoppedAt: Timestamp? = nil,
+        workflowID: String? = nil,
+        pipelineID: String? = nil,
+        projectID: String? = nil,
+        source: RecordSource = .webhook
     ) {
         self.id = id
         self.number = number
@@ -244,8 +285,11 @@ extension WebhookEvent {
         }
         if let projectID {
             project = ProjectRecord(
-                id: projectID, slug: projectMap?["slug"]?.string.map(ProjectSlug.canonical), name: projectMap?["name"]?.string,
-                organizationID: organizationID)
+                id: projectID,
+                slug: projectMap?["slug"]?.string.map(ProjectSlug.canonical),
+                name: projectMap?["name"]?.string,
+                organizationID: organizationID
+            )
         }
         if let pipelineID, let pipelineMap {
             pipeline = PipelineRecord(id: pipelineID, map: pipelineMap, projectID: projectID)
@@ -260,7 +304,8 @@ extension WebhookEvent {
                 status: workflowMap["status"]?.string,
                 createdAt: workflowMap["created_at"]?.timestamp,
                 stoppedAt: workflowMap["stopped_at"]?.timestamp,
-                url: workflowMap["url"]?.string)
+                url: workflowMap["url"]?.string
+            )
         }
         if type == "job-completed", let jobID, let jobMap {
             job = JobRecord(
@@ -272,7 +317,8 @@ extension WebhookEvent {
                 stoppedAt: jobMap["stopped_at"]?.timestamp,
                 workflowID: workflowID,
                 pipelineID: pipelineID,
-                projectID: projectID)
+                projectID: projectID
+            )
         }
     }
 }
@@ -305,7 +351,8 @@ extension PipelineRecord {
             commitAuthoredAt: commit?["authored_at"]?.timestamp ?? parameters.authoredAt,
             commitCommitterName: commit?["committer"]?["name"]?.string,
             commitCommitterEmail: commit?["committer"]?["email"]?.string,
-            commitCommittedAt: commit?["committed_at"]?.timestamp)
+            commitCommittedAt: commit?["committed_at"]?.timestamp
+        )
     }
 }
 

@@ -18,16 +18,22 @@ public func buildApplication(
     let store = try ArchiveStore(
         path: configuration.databasePath,
         options: ArchiveStore.Options(
-            durability: configuration.durability, busyTimeout: configuration.busyTimeout,
-            onCommit: { deliveries, duration in metrics.committed(deliveries: deliveries, in: duration) }))
+            durability: configuration.durability,
+            busyTimeout: configuration.busyTimeout,
+            onCommit: { deliveries, duration in metrics.committed(deliveries: deliveries, in: duration) }
+        )
+    )
     // After a restart, the freshness gauge starts from the archive, not from zero.
     if let newest = try? store.reader.newestEventTime() { metrics.eventHappened(at: newest) }
     let router = buildRouter(store: store, metrics: metrics, configuration: configuration, logger: logger)
     let http1 = HTTP1Channel.Configuration(
         idleTimeout: .nanoseconds(Int64(ServeConfiguration.idleTimeout * 1e9)),
         httpDecoderConfiguration: .init(
-            maxHeaderFieldSize: ServeConfiguration.maxHeaderBytes, maxHeaderListSize: ServeConfiguration.maxHeaderBytes,
-            maxHeaderFieldCount: ServeConfiguration.maxHeaderFields))
+            maxHeaderFieldSize: ServeConfiguration.maxHeaderBytes,
+            maxHeaderListSize: ServeConfiguration.maxHeaderBytes,
+            maxHeaderFieldCount: ServeConfiguration.maxHeaderFields
+        )
+    )
     let requestTimeout = TimeAmount.nanoseconds(Int64(configuration.requestTimeout * 1e9))
     return Application(
         router: router,
@@ -37,7 +43,8 @@ public func buildApplication(
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: "circle-archive",
-            availableConnectionsDelegate: .maximum(configuration.maxConnections, logger: logger)),
+            availableConnectionsDelegate: .maximum(configuration.maxConnections, logger: logger)
+        ),
         services: [StoreService(store: store, logger: logger)],
         onServerRunning: { channel in
             // Said once the socket is bound, never before: a port in use fails without it.
@@ -47,30 +54,38 @@ public func buildApplication(
                 metadata: [
                     "db": "\(configuration.databasePath)", "address": "\(address ?? "\(configuration.host):\(configuration.port)")",
                     "secrets": "\(configuration.secrets.count)", "durability": "\(configuration.durability.rawValue)",
-                ])
+                ]
+            )
             if configuration.allowUnsigned {
                 logger.warning(
                     """
                     --allow-unsigned: POST /webhooks/circleci accepts every delivery without checking a signature, \
                     so anyone who can reach \(address ?? configuration.host) can write to the archive; for local trials only \
                     (set CIRCLE_ARCHIVE_SECRETS for real webhooks)
-                    """)
+                    """
+                )
             }
         },
-        logger: logger)
+        logger: logger
+    )
 }
 
 /// The routes, separate from the application so tests can drive them without a socket.
 public func buildRouter(
-    store: ArchiveStore, metrics: ArchiveMetrics, configuration: ServeConfiguration, logger: Logger
+    store: ArchiveStore,
+    metrics: ArchiveMetrics,
+    configuration: ServeConfiguration,
+    logger: Logger
 ) -> Router<ArchiveRequestContext> {
     // HEAD answers like GET without a body: load balancers probe /healthz with it.
     let router = Router(context: ArchiveRequestContext.self, options: .autoGenerateHeadEndpoints)
-    router.add(middleware: AllowedMethodsMiddleware(allowed: [
-        WebhookController.path: [.post],
-        "/healthz": [.get, .head],
-        "/metrics": [.get, .head],
-    ]))
+    router.add(
+        middleware: AllowedMethodsMiddleware(allowed: [
+            WebhookController.path: [.post],
+            "/healthz": [.get, .head],
+            "/metrics": [.get, .head],
+        ])
+    )
     WebhookController(
         store: store,
         verifier: configuration.allowUnsigned ? nil : SignatureVerifier(secrets: configuration.secrets),
@@ -82,7 +97,8 @@ public func buildRouter(
         Response(
             status: .ok,
             headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition(diskUsage: store.diskUsage))))
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition(diskUsage: store.diskUsage)))
+        )
     }
     let health = HealthCheck(reader: store.reader)
     router.get("/healthz") { _, _ -> Response in

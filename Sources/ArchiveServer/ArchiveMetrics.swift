@@ -1,9 +1,10 @@
 import ArchiveModel
 import ArchiveStore
 import CoreMetrics
+import Synchronization
+
 import class Prometheus.PrometheusCollectorRegistry
 import struct Prometheus.PrometheusMetricsFactory
-import Synchronization
 
 /// The figures `GET /metrics` shows, in Prometheus' text format.
 ///
@@ -65,8 +66,10 @@ public final class ArchiveMetrics: Sendable {
         for type in Self.eventTypes + [Self.otherLabel] {
             for outcome in WebhookReply.Outcome.allCases {
                 deliveries[type, default: [:]][outcome] = Counter(
-                    label: "circle_archive_deliveries_total", dimensions: [("type", type), ("outcome", outcome.rawValue)],
-                    factory: factory)
+                    label: "circle_archive_deliveries_total",
+                    dimensions: [("type", type), ("outcome", outcome.rawValue)],
+                    factory: factory
+                )
             }
         }
         self.deliveries = deliveries
@@ -112,7 +115,12 @@ public final class ArchiveMetrics: Sendable {
         case "workflow-completed":
             guard let workflow = event.workflow else { return }
             workflows.completed(
-                project: project, name: workflow.name, status: workflow.status, from: workflow.createdAt, to: workflow.stoppedAt)
+                project: project,
+                name: workflow.name,
+                status: workflow.status,
+                from: workflow.createdAt,
+                to: workflow.stoppedAt
+            )
         default:
             break
         }
@@ -169,11 +177,15 @@ private final class RunSeries: Sendable {
             let labels = [("project", key.project), (kind, key.name)]
             if series[key] == nil {
                 series[key] = Series(
-                    duration: CoreMetrics.Timer(label: "circle_archive_\(kind)_duration_seconds", dimensions: labels, factory: factory))
+                    duration: CoreMetrics.Timer(label: "circle_archive_\(kind)_duration_seconds", dimensions: labels, factory: factory)
+                )
             }
             if series[key]!.completions[status] == nil {
                 series[key]!.completions[status] = Counter(
-                    label: "circle_archive_\(kind)s_completed_total", dimensions: labels + [("status", status)], factory: factory)
+                    label: "circle_archive_\(kind)s_completed_total",
+                    dimensions: labels + [("status", status)],
+                    factory: factory
+                )
             }
             series[key]!.completions[status]!.increment()
             if let start, let stop, stop >= start {

@@ -42,7 +42,12 @@ enum WebhookReply: Sendable {
 
     /// The `outcome` label: every case has its series in `/metrics` from the start.
     enum Outcome: String, Sendable, CaseIterable {
-        case stored, duplicate, unauthorized, rejected, tooLarge = "too_large", unavailable
+        case stored
+        case duplicate
+        case unauthorized
+        case rejected
+        case tooLarge = "too_large"
+        case unavailable
     }
 
     init(_ outcome: DeliveryOutcome) {

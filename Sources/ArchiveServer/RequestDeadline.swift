@@ -50,8 +50,10 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     static let timeoutResponse: ByteBuffer = {
         let body = ReplyBody(error: "request not received in time").json
-        return ByteBuffer(string: "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\n"
-            + "content-length: \(body.utf8.count)\r\n\r\n\(body)")
+        return ByteBuffer(
+            string: "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\n"
+                + "content-length: \(body.utf8.count)\r\n\r\n\(body)"
+        )
     }()
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -88,7 +90,8 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         answering = true
         logger.warning(
             "request timed out: not received within \(timeout.nanoseconds / 1_000_000) ms",
-            metadata: ["peer": "\(context.channel.remoteAddress?.description ?? "?")"])
+            metadata: ["peer": "\(context.channel.remoteAddress?.description ?? "?")"]
+        )
         context.writeAndFlush(wrapOutboundOut(.byteBuffer(Self.timeoutResponse))).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }

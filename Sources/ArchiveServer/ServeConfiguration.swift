@@ -69,7 +69,8 @@ public struct ServeConfiguration: Sendable {
         if secrets.isEmpty && !allowUnsigned {
             throw ConfigurationError(
                 "no webhook secret: set CIRCLE_ARCHIVE_SECRETS (comma-separated) or pass --secret-file PATH; "
-                    + "--allow-unsigned accepts unsigned deliveries for local trials")
+                    + "--allow-unsigned accepts unsigned deliveries for local trials"
+            )
         }
         if !secrets.isEmpty && allowUnsigned {
             throw ConfigurationError("--allow-unsigned cannot be combined with a webhook secret: signed deliveries are always verified")

@@ -29,23 +29,31 @@ extension ArchiveReader {
                         add("rows.\(table).from_api", .integer(count))
                     }
                     for progress in try Row.fetchAll(
-                        db, sql: "SELECT project_slug, branch, covered_from, covered_to FROM backfill_progress ORDER BY 1, 2") {
+                        db,
+                        sql: "SELECT project_slug, branch, covered_from, covered_to FROM backfill_progress ORDER BY 1, 2"
+                    ) {
                         let branch: String = progress[1]
                         let from: String = progress[2]
-                        add("backfilled.\(progress[0] as String)\(branch.isEmpty ? "" : "@" + branch)",
-                            .text("\(from.isEmpty ? "first pipeline" : from) to \(progress[3] as String)"))
+                        add(
+                            "backfilled.\(progress[0] as String)\(branch.isEmpty ? "" : "@" + branch)",
+                            .text("\(from.isEmpty ? "first pipeline" : from) to \(progress[3] as String)")
+                        )
                     }
                 }
                 // An archive not yet migrated by a newer server has no counters.
                 for counter in try db.tableExists("archive_counters")
-                    ? Row.fetchAll(db, sql: "SELECT name, value FROM archive_counters ORDER BY name") : [] {
+                    ? Row.fetchAll(db, sql: "SELECT name, value FROM archive_counters ORDER BY name") : []
+                {
                     add("counters.\(counter[0] as String)", .integer(counter[1]))
                 }
                 add("first_event_at", try String.fetchOne(db, sql: "SELECT min(happened_at) FROM events").map(SQLValue.text) ?? .null)
                 add("last_event_at", try String.fetchOne(db, sql: "SELECT max(happened_at) FROM events").map(SQLValue.text) ?? .null)
                 for (window, since) in [("24h", dayAgo), ("7d", weekAgo)] {
                     let counts = try Row.fetchAll(
-                        db, sql: "SELECT type, count(*) FROM events WHERE happened_at >= ? GROUP BY type ORDER BY type", arguments: [since])
+                        db,
+                        sql: "SELECT type, count(*) FROM events WHERE happened_at >= ? GROUP BY type ORDER BY type",
+                        arguments: [since]
+                    )
                     add("events_\(window)", .integer(counts.reduce(0) { $0 + ($1[1] as Int64) }))
                     for count in counts {
                         add("events_\(window).\(count[0] as String)", .integer(count[1]))

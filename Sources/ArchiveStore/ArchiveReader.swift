@@ -20,7 +20,9 @@ public struct ArchiveReader: Sendable {
     public static func open(path: String, busyTimeout: TimeInterval = 5) throws(StoreError) -> ArchiveReader {
         guard FileManager.default.fileExists(atPath: path) else {
             throw StoreError(
-                .cannotOpen, "no archive at \(path) (start `circle-archive serve` or run `circle-archive migrate` to create one)")
+                .cannotOpen,
+                "no archive at \(path) (start `circle-archive serve` or run `circle-archive migrate` to create one)"
+            )
         }
         var configuration = Configuration()
         configuration.readonly = true
@@ -94,7 +96,9 @@ public struct ArchiveReader: Sendable {
             return try db.makeStatement(sql: sql)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_MISUSE && error.message?.hasPrefix("Multiple statements") == true {
             throw StoreError(
-                .invalidQuery, "the text holds more than one SQL statement; query runs one at a time (run each with its own query)")
+                .invalidQuery,
+                "the text holds more than one SQL statement; query runs one at a time (run each with its own query)"
+            )
         } catch let error as DatabaseError where error.message == "empty statement" {
             throw StoreError(.invalidQuery, "no SQL statement, only blanks or comments")
         }

@@ -34,7 +34,9 @@ public final class ArchiveStore: Sendable {
         public var onCommit: (@Sendable (_ deliveries: Int, _ duration: Duration) -> Void)?
 
         public init(
-            durability: Durability = .full, busyTimeout: TimeInterval = 5, rejectedLimit: RejectedLimit = RejectedLimit(),
+            durability: Durability = .full,
+            busyTimeout: TimeInterval = 5,
+            rejectedLimit: RejectedLimit = RejectedLimit(),
             onCommit: (@Sendable (_ deliveries: Int, _ duration: Duration) -> Void)? = nil
         ) {
             self.durability = durability
@@ -78,12 +80,14 @@ public final class ArchiveStore: Sendable {
             transactions.add(1, ordering: .relaxed)
             deliveries.add(outcomes.count, ordering: .relaxed)
             onCommit?(outcomes.count, duration)
-            recent.insert(outcomes.lazy.compactMap { outcome in
-                switch outcome {
-                case .stored(let id, _), .duplicate(let id): id
-                case .rejected: nil
+            recent.insert(
+                outcomes.lazy.compactMap { outcome in
+                    switch outcome {
+                    case .stored(let id, _), .duplicate(let id): id
+                    case .rejected: nil
+                    }
                 }
-            })
+            )
         }
     }
 
@@ -99,7 +103,9 @@ public final class ArchiveStore: Sendable {
 
     public var commitStatistics: CommitStatistics {
         CommitStatistics(
-            transactions: context.transactions.load(ordering: .relaxed), deliveries: context.deliveries.load(ordering: .relaxed))
+            transactions: context.transactions.load(ordering: .relaxed),
+            deliveries: context.deliveries.load(ordering: .relaxed)
+        )
     }
 
     /// Bytes on disk: the database file and its write-ahead log (0 when there is none).
@@ -178,7 +184,10 @@ public final class ArchiveStore: Sendable {
     }
 
     private static func readOnly(_ path: String) -> StoreError {
-        StoreError(.cannotOpen, "the archive at \(path) is read-only (file permissions or a read-only filesystem); circle-archive must be able to write it")
+        StoreError(
+            .cannotOpen,
+            "the archive at \(path) is read-only (file permissions or a read-only filesystem); circle-archive must be able to write it"
+        )
     }
 
     /// The `synchronous` setting of the writer connection, as SQLite reports it (2 is FULL, 1 NORMAL).
@@ -280,7 +289,9 @@ public final class ArchiveStore: Sendable {
     /// commit and only the failing one reports its error. (Savepoints per delivery would isolate
     /// failures too, but they make SQLite journal every page each delivery touches.)
     private static func commitNow(
-        _ prepared: [PreparedDelivery], pool: DatabasePool, context: WriteContext
+        _ prepared: [PreparedDelivery],
+        pool: DatabasePool,
+        context: WriteContext
     ) -> [Result<DeliveryOutcome, StoreError>] {
         do {
             let started = ContinuousClock.now
@@ -322,7 +333,9 @@ public final class ArchiveStore: Sendable {
     /// its id is archived already, then the entities of the events inserted are merged (repeats
     /// folded together, see `EntityUpserts`). A duplicate changes nothing.
     private static func archive(
-        _ deliveries: [PreparedDelivery], context: WriteContext, in db: Database
+        _ deliveries: [PreparedDelivery],
+        context: WriteContext,
+        in db: Database
     ) throws -> [DeliveryOutcome] {
         var entities = EntityUpserts()
         var completedRuns = CompletedRuns(statements: context.statements)
@@ -410,12 +423,15 @@ public struct PreparedDelivery: Sendable {
         } catch {
             let headers = headers()
             let encodedHeaders = headers.map { "[\(JSONText.quoted($0.name)),\(JSONText.quoted($0.value))]" }
-            content = .malformed(Rejection(
-                reason: error.reason,
-                eventType: headers.first { $0.name.lowercased() == "circleci-event-type" }?.value,
-                headers: "[" + encodedHeaders.joined(separator: ",") + "]",
-                body: body,
-                sha256: Hex.encode(SHA256.hash(data: body))))
+            content = .malformed(
+                Rejection(
+                    reason: error.reason,
+                    eventType: headers.first { $0.name.lowercased() == "circleci-event-type" }?.value,
+                    headers: "[" + encodedHeaders.joined(separator: ",") + "]",
+                    body: body,
+                    sha256: Hex.encode(SHA256.hash(data: body))
+                )
+            )
         }
     }
 }

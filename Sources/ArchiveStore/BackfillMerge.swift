@@ -33,7 +33,10 @@ public struct BackfillBatch: Sendable {
     public var fetchedAt: Timestamp
 
     public init(
-        organization: OrganizationRecord?, project: ProjectRecord, pipelines: [BackfilledPipeline], progress: BackfillProgress?,
+        organization: OrganizationRecord?,
+        project: ProjectRecord,
+        pipelines: [BackfilledPipeline],
+        progress: BackfillProgress?,
         fetchedAt: Timestamp
     ) {
         self.organization = organization
@@ -74,9 +77,12 @@ extension ArchiveStore {
                 let fetchedAt = batch.fetchedAt.iso8601
                 for fetched in batch.pipelines {
                     let row = BackfilledPipelineRow(
-                        pipelineID: fetched.pipeline.id, projectSlug: batch.project.slug ?? "",
-                        createdAt: fetched.pipeline.createdAt?.iso8601 ?? fetchedAt, finished: fetched.isFinished(at: batch.fetchedAt),
-                        fetchedAt: fetchedAt)
+                        pipelineID: fetched.pipeline.id,
+                        projectSlug: batch.project.slug ?? "",
+                        createdAt: fetched.pipeline.createdAt?.iso8601 ?? fetchedAt,
+                        finished: fetched.isFinished(at: batch.fetchedAt),
+                        fetchedAt: fetchedAt
+                    )
                     try db.cachedStatement(sql: Tables.recordBackfilledPipeline).execute(arguments: Tables.backfilledPipelines.arguments(row))
                 }
                 if let progress = batch.progress {
@@ -97,8 +103,12 @@ extension ArchiveStore {
             let coveredFrom: String = row["covered_from"]
             let coveredTo: String = row["covered_to"]
             return BackfillProgress(
-                projectSlug: projectSlug, branch: branch, coveredFrom: Timestamp(iso8601: coveredFrom),
-                coveredTo: Timestamp(iso8601: coveredTo) ?? Timestamp(microseconds: 0), pageToken: row["page_token"])
+                projectSlug: projectSlug,
+                branch: branch,
+                coveredFrom: Timestamp(iso8601: coveredFrom),
+                coveredTo: Timestamp(iso8601: coveredTo) ?? Timestamp(microseconds: 0),
+                pageToken: row["page_token"]
+            )
         }
     }
 
@@ -107,9 +117,13 @@ extension ArchiveStore {
         guard !pipelineIDs.isEmpty else { return [] }
         return try readForBackfill { db in
             let placeholders = Array(repeating: "?", count: pipelineIDs.count).joined(separator: ", ")
-            return Set(try String.fetchAll(
-                db, sql: "SELECT pipeline_id FROM backfilled_pipelines WHERE finished = 1 AND pipeline_id IN (\(placeholders))",
-                arguments: StatementArguments(pipelineIDs)))
+            return Set(
+                try String.fetchAll(
+                    db,
+                    sql: "SELECT pipeline_id FROM backfilled_pipelines WHERE finished = 1 AND pipeline_id IN (\(placeholders))",
+                    arguments: StatementArguments(pipelineIDs)
+                )
+            )
         }
     }
 

@@ -52,11 +52,15 @@ final class Checkpointer: Sendable {
     /// Registers `walHook` on the writer connection (which also turns off SQLite's automatic
     /// checkpoint there). The checkpointer must outlive the connection or unregister first.
     func install(on writer: Database) {
-        sqlite3_wal_hook(writer.sqliteConnection, { context, _, _, frames in
-            let checkpointer = Unmanaged<Checkpointer>.fromOpaque(context!).takeUnretainedValue()
-            checkpointer.walFrames.store(Int(frames), ordering: .relaxed)
-            return SQLITE_OK
-        }, Unmanaged.passUnretained(self).toOpaque())
+        sqlite3_wal_hook(
+            writer.sqliteConnection,
+            { context, _, _, frames in
+                let checkpointer = Unmanaged<Checkpointer>.fromOpaque(context!).takeUnretainedValue()
+                checkpointer.walFrames.store(Int(frames), ordering: .relaxed)
+                return SQLITE_OK
+            },
+            Unmanaged.passUnretained(self).toOpaque()
+        )
     }
 
     func uninstall(from writer: Database) {

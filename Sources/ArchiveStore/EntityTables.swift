@@ -79,72 +79,87 @@ protocol EntityRecord {
 }
 
 extension OrganizationRecord: EntityRecord {
-    static let table = EntityTable<Self>("organizations", [
-        Column("id") { .init($0.id) },
-        Column("name") { .init($0.name) },
-    ])
+    static let table = EntityTable<Self>(
+        "organizations",
+        [
+            Column("id") { .init($0.id) },
+            Column("name") { .init($0.name) },
+        ]
+    )
 }
 
 extension ProjectRecord: EntityRecord {
-    static let table = EntityTable<Self>("projects", [
-        Column("id") { .init($0.id) },
-        Column("slug") { .init($0.slug) },
-        Column("name") { .init($0.name) },
-        Column("organization_id") { .init($0.organizationID) },
-    ])
+    static let table = EntityTable<Self>(
+        "projects",
+        [
+            Column("id") { .init($0.id) },
+            Column("slug") { .init($0.slug) },
+            Column("name") { .init($0.name) },
+            Column("organization_id") { .init($0.organizationID) },
+        ]
+    )
 }
 
 extension PipelineRecord: EntityRecord {
-    static let table = EntityTable<Self>("pipelines", [
-        Column("id") { .init($0.id) },
-        Column("number") { .init($0.number) },
-        Column("project_id") { .init($0.projectID) },
-        Column("created_at") { .init($0.createdAt) },
-        Column("trigger_type") { .init($0.triggerType) },
-        Column("trigger_actor_id") { .init($0.triggerActorID) },
-        Column("vcs_provider_name") { .init($0.vcsProviderName) },
-        Column("vcs_target_repository_url") { .init($0.vcsTargetRepositoryURL) },
-        Column("vcs_origin_repository_url") { .init($0.vcsOriginRepositoryURL) },
-        Column("vcs_revision") { .init($0.vcsRevision) },
-        Column("vcs_branch") { .init($0.vcsBranch) },
-        Column("vcs_tag") { .init($0.vcsTag) },
-        Column("commit_subject") { .init($0.commitSubject) },
-        Column("commit_body") { .init($0.commitBody) },
-        Column("commit_author_name") { .init($0.commitAuthorName) },
-        Column("commit_author_email") { .init($0.commitAuthorEmail) },
-        Column("commit_authored_at") { .init($0.commitAuthoredAt) },
-        Column("commit_committer_name") { .init($0.commitCommitterName) },
-        Column("commit_committer_email") { .init($0.commitCommitterEmail) },
-        Column("commit_committed_at") { .init($0.commitCommittedAt) },
-        Column("source") { .init($0.source.rawValue) },
-    ])
+    static let table = EntityTable<Self>(
+        "pipelines",
+        [
+            Column("id") { .init($0.id) },
+            Column("number") { .init($0.number) },
+            Column("project_id") { .init($0.projectID) },
+            Column("created_at") { .init($0.createdAt) },
+            Column("trigger_type") { .init($0.triggerType) },
+            Column("trigger_actor_id") { .init($0.triggerActorID) },
+            Column("vcs_provider_name") { .init($0.vcsProviderName) },
+            Column("vcs_target_repository_url") { .init($0.vcsTargetRepositoryURL) },
+            Column("vcs_origin_repository_url") { .init($0.vcsOriginRepositoryURL) },
+            Column("vcs_revision") { .init($0.vcsRevision) },
+            Column("vcs_branch") { .init($0.vcsBranch) },
+            Column("vcs_tag") { .init($0.vcsTag) },
+            Column("commit_subject") { .init($0.commitSubject) },
+            Column("commit_body") { .init($0.commitBody) },
+            Column("commit_author_name") { .init($0.commitAuthorName) },
+            Column("commit_author_email") { .init($0.commitAuthorEmail) },
+            Column("commit_authored_at") { .init($0.commitAuthoredAt) },
+            Column("commit_committer_name") { .init($0.commitCommitterName) },
+            Column("commit_committer_email") { .init($0.commitCommitterEmail) },
+            Column("commit_committed_at") { .init($0.commitCommittedAt) },
+            Column("source") { .init($0.source.rawValue) },
+        ]
+    )
 }
 
 extension WorkflowRecord: EntityRecord {
-    static let table = EntityTable<Self>("workflows", [
-        Column("id") { .init($0.id) },
-        Column("name") { .init($0.name) },
-        Column("pipeline_id") { .init($0.pipelineID) },
-        Column("project_id") { .init($0.projectID) },
-        Column("status", versionedBy: "status_event_key") { .init($0.status) },
-        Column("created_at") { .init($0.createdAt) },
-        Column("stopped_at", versionedBy: "stopped_at_event_key") { .init($0.stoppedAt) },
-        Column("url") { .init($0.url) },
-        Column("source") { .init($0.source.rawValue) },
-    ])
+    static let table = EntityTable<Self>(
+        "workflows",
+        [
+            Column("id") { .init($0.id) },
+            Column("name") { .init($0.name) },
+            Column("pipeline_id") { .init($0.pipelineID) },
+            Column("project_id") { .init($0.projectID) },
+            Column("status", versionedBy: "status_event_key") { .init($0.status) },
+            Column("created_at") { .init($0.createdAt) },
+            Column("stopped_at", versionedBy: "stopped_at_event_key") { .init($0.stoppedAt) },
+            Column("url") { .init($0.url) },
+            Column("source") { .init($0.source.rawValue) },
+        ]
+    )
 }
 
 extension JobRecord: EntityRecord {
-    static let table = EntityTable<Self>("jobs", [
-        Column("id") { .init($0.id) },
-        Column("number") { .init($0.number) },
-        Column("name") { .init($0.name) },
-        Column("status") { .init($0.status) },
-        Column("started_at") { .init($0.startedAt) },
-        Column("stopped_at") { .init($0.stoppedAt) },
-        Column("workflow_id") { .init($0.workflowID) },
-        Column("pipeline_id") { .init($0.pipelineID) },
-        Column("project_id") { .init($0.projectID) },
-        Column("source") { .init($0.source.rawValue) },
-    ])
+    static let table = EntityTable<Self>(
+        "jobs",
+        [
+            Column("id") { .init($0.id) },
+            Column("number") { .init($0.number) },
+            Column("name") { .init($0.name) },
+            Column("status") { .init($0.status) },
+            Column("started_at") { .init($0.startedAt) },
+            Column("stopped_at") { .init($0.stoppedAt) },
+            Column("workflow_id") { .init($0.workflowID) },
+            Column("pipeline_id") { .init($0.pipelineID) },
+            Column("project_id") { .init($0.projectID) },
+            Column("source") { .init($0.source.rawValue) },
+        ]
+    )
 }

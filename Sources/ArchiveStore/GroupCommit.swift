@@ -56,7 +56,8 @@ final class GroupCommit: Sendable {
                     state.committing = false
                     return []
                 }
-                var count = 0, deliveries = 0
+                var count = 0
+                var deliveries = 0
                 while count < state.waiting.count, count == 0 || deliveries + state.waiting[count].deliveries.count <= maximumBatch {
                     deliveries += state.waiting[count].deliveries.count
                     count += 1

@@ -53,7 +53,12 @@ extension ArchiveReader {
     /// is unknown (a workflow seen only through its jobs' events) or not terminal count in `runs`
     /// and the durations but not in the rate: it is succeeded / (succeeded + failed), rounded to
     /// four decimals, NULL when no run counts.
-    public func durationReport(by grouping: DurationGrouping, every period: TrendPeriod? = nil, filter: RunFilter, into sink: inout some RowSink) throws {
+    public func durationReport(
+        by grouping: DurationGrouping,
+        every period: TrendPeriod? = nil,
+        filter: RunFilter,
+        into sink: inout some RowSink
+    ) throws {
         let source = grouping.source
         let (whereSQL, arguments) = source.whereClause(filter)
         var selected = grouping.keys.map(\.column)
@@ -63,17 +68,22 @@ extension ArchiveReader {
 
         let keyCount = grouping.keys.count + (period == nil ? 0 : 1)
         var groups: [[SQLValue]: RunAccumulator] = [:]
-        try stream(sql, arguments: arguments, columns: { _ in }) { row in
-            let key = Array(row[0..<keyCount])
-            let status: String? = if case .text(let text) = row[keyCount] { text } else { nil }
-            let duration: Double? =
-                switch row[keyCount + 1] {
-                case .real(let value): value
-                case .integer(let value): Double(value)
-                default: nil
-                }
-            groups[key, default: RunAccumulator()].add(status: status, duration: duration)
-        }
+        try stream(
+            sql,
+            arguments: arguments,
+            columns: { _ in },
+            row: { row in
+                let key = Array(row[0..<keyCount])
+                let status: String? = if case .text(let text) = row[keyCount] { text } else { nil }
+                let duration: Double? =
+                    switch row[keyCount + 1] {
+                    case .real(let value): value
+                    case .integer(let value): Double(value)
+                    default: nil
+                    }
+                groups[key, default: RunAccumulator()].add(status: status, duration: duration)
+            }
+        )
         try sink.start(columns: grouping.keys.map(\.name) + (period == nil ? [] : ["period"]) + Self.durationColumns)
         for key in groups.keys.sorted(by: SQLValue.precedes) {
             try sink.write(key + groups[key]!.statistics())

@@ -22,8 +22,12 @@ public struct RunFilter: Sendable, Equatable {
     public var job: String?
 
     public init(
-        since: Timestamp? = nil, until: Timestamp? = nil, projects: [String] = [], branch: String? = nil,
-        workflow: String? = nil, job: String? = nil
+        since: Timestamp? = nil,
+        until: Timestamp? = nil,
+        projects: [String] = [],
+        branch: String? = nil,
+        workflow: String? = nil,
+        job: String? = nil
     ) {
         self.since = since
         self.until = until

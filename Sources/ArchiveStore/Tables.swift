@@ -77,69 +77,87 @@ enum Tables {
     }
 
     /// Every accepted delivery, once per event id, with the exact body received.
-    static let events = Table<ArchivedEvent>("events", [
-        Column("id") { .init($0.event.id) },
-        Column("type") { .init($0.event.type) },
-        Column("happened_at") { .init($0.event.happenedAt) },
-        Column("received_at") { .init($0.receivedAt) },
-        Column("webhook_id") { .init($0.event.webhookID) },
-        Column("webhook_name") { .init($0.event.webhookName) },
-        Column("organization_id") { .init($0.event.organizationID) },
-        Column("project_id") { .init($0.event.projectID) },
-        Column("pipeline_id") { .init($0.event.pipelineID) },
-        Column("workflow_id") { .init($0.event.workflowID) },
-        Column("job_id") { .init($0.event.jobID) },
-        Column("payload") { .init($0.payload) },
-    ])
+    static let events = Table<ArchivedEvent>(
+        "events",
+        [
+            Column("id") { .init($0.event.id) },
+            Column("type") { .init($0.event.type) },
+            Column("happened_at") { .init($0.event.happenedAt) },
+            Column("received_at") { .init($0.receivedAt) },
+            Column("webhook_id") { .init($0.event.webhookID) },
+            Column("webhook_name") { .init($0.event.webhookName) },
+            Column("organization_id") { .init($0.event.organizationID) },
+            Column("project_id") { .init($0.event.projectID) },
+            Column("pipeline_id") { .init($0.event.pipelineID) },
+            Column("workflow_id") { .init($0.event.workflowID) },
+            Column("job_id") { .init($0.event.jobID) },
+            Column("payload") { .init($0.payload) },
+        ]
+    )
 
     static let insertEvent = events.insertSQL("ON CONFLICT (id) DO NOTHING")
 
     /// Signed deliveries that could not be archived, one row per distinct body.
-    static let rejectedDeliveries = Table<Rejection>("rejected_deliveries", keptBySQLite: ["id", "attempts"], [
-        Column("received_at") { .init($0.receivedAt) },
-        Column("last_received_at") { .init($0.receivedAt) },
-        Column("reason") { .init($0.reason) },
-        Column("event_type") { .init($0.eventType) },
-        Column("headers") { .init($0.headers) },
-        Column("body") { .blob($0.body) },
-        Column("body_sha256") { .init($0.sha256) },
-    ])
+    static let rejectedDeliveries = Table<Rejection>(
+        "rejected_deliveries",
+        keptBySQLite: ["id", "attempts"],
+        [
+            Column("received_at") { .init($0.receivedAt) },
+            Column("last_received_at") { .init($0.receivedAt) },
+            Column("reason") { .init($0.reason) },
+            Column("event_type") { .init($0.eventType) },
+            Column("headers") { .init($0.headers) },
+            Column("body") { .blob($0.body) },
+            Column("body_sha256") { .init($0.sha256) },
+        ]
+    )
 
     /// A body rejected before counts another attempt; the newest headers are kept.
-    static let insertRejected = rejectedDeliveries.insertSQL("""
+    static let insertRejected = rejectedDeliveries.insertSQL(
+        """
         ON CONFLICT (body_sha256) DO UPDATE SET
             attempts = attempts + 1,
             last_received_at = max(last_received_at, excluded.last_received_at),
             headers = excluded.headers
-        """)
+        """
+    )
 
     /// Pipelines backfill fetched, and whether each was finished then.
-    static let backfilledPipelines = Table<BackfilledPipelineRow>("backfilled_pipelines", [
-        Column("pipeline_id") { .init($0.pipelineID) },
-        Column("project_slug") { .init($0.projectSlug) },
-        Column("created_at") { .init($0.createdAt) },
-        Column("finished") { .integer($0.finished ? 1 : 0) },
-        Column("fetched_at") { .init($0.fetchedAt) },
-    ])
+    static let backfilledPipelines = Table<BackfilledPipelineRow>(
+        "backfilled_pipelines",
+        [
+            Column("pipeline_id") { .init($0.pipelineID) },
+            Column("project_slug") { .init($0.projectSlug) },
+            Column("created_at") { .init($0.createdAt) },
+            Column("finished") { .integer($0.finished ? 1 : 0) },
+            Column("fetched_at") { .init($0.fetchedAt) },
+        ]
+    )
 
     static let recordBackfilledPipeline = backfilledPipelines.insertSQL(
-        "ON CONFLICT (pipeline_id) DO UPDATE SET finished = excluded.finished, fetched_at = excluded.fetched_at")
+        "ON CONFLICT (pipeline_id) DO UPDATE SET finished = excluded.finished, fetched_at = excluded.fetched_at"
+    )
 
     /// How far backfill got, per project and branch filter.
-    static let backfillProgress = Table<BackfillProgressRow>("backfill_progress", [
-        Column("project_slug") { .init($0.progress.projectSlug) },
-        Column("branch") { .init($0.progress.branch) },
-        Column("covered_from") { .text($0.progress.coveredFrom?.iso8601 ?? "") },
-        Column("covered_to") { .init($0.progress.coveredTo) },
-        Column("page_token") { .init($0.progress.pageToken) },
-        Column("updated_at") { .init($0.updatedAt) },
-    ])
+    static let backfillProgress = Table<BackfillProgressRow>(
+        "backfill_progress",
+        [
+            Column("project_slug") { .init($0.progress.projectSlug) },
+            Column("branch") { .init($0.progress.branch) },
+            Column("covered_from") { .text($0.progress.coveredFrom?.iso8601 ?? "") },
+            Column("covered_to") { .init($0.progress.coveredTo) },
+            Column("page_token") { .init($0.progress.pageToken) },
+            Column("updated_at") { .init($0.updatedAt) },
+        ]
+    )
 
-    static let saveBackfillProgress = backfillProgress.insertSQL("""
+    static let saveBackfillProgress = backfillProgress.insertSQL(
+        """
         ON CONFLICT (project_slug, branch) DO UPDATE SET
             covered_from = excluded.covered_from, covered_to = excluded.covered_to,
             page_token = excluded.page_token, updated_at = excluded.updated_at
-        """)
+        """
+    )
 }
 
 /// An event as the `events` table keeps it.

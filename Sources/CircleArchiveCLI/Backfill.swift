@@ -40,15 +40,20 @@ struct Backfill: AsyncParsableCommand {
         help: ArgumentHelp(
             "Project slug: gh/ORG/REPO, bb/ORG/REPO, or circleci/ORG-ID/PROJECT-ID (repeatable).",
             discussion: "The slug is in the project's URL in CircleCI, and under Project Settings → Overview.",
-            valueName: "slug"))
+            valueName: "slug"
+        )
+    )
     var projects: [String] = []
 
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Only pipelines created at or after this time.", discussion: TimeBound.forms + " Default: \(Self.defaultSince).",
-            valueName: "time"),
-        transform: TimeBound.parsing)
+            "Only pipelines created at or after this time.",
+            discussion: TimeBound.forms + " Default: \(Self.defaultSince).",
+            valueName: "time"
+        ),
+        transform: TimeBound.parsing
+    )
     var since: TimeBound = TimeBound(argument: Self.defaultSince)!
 
     static let defaultSince = "90d"
@@ -77,12 +82,19 @@ struct Backfill: AsyncParsableCommand {
         let environment = processEnvironment
         guard let token = environment["CIRCLE_TOKEN"], !token.isEmpty else {
             throw ConfigurationError(
-                "no API token: set CIRCLE_TOKEN to a personal API token (CircleCI → User Settings → Personal API Tokens)")
+                "no API token: set CIRCLE_TOKEN to a personal API token (CircleCI → User Settings → Personal API Tokens)"
+            )
         }
         let progress = ProgressLine.onTerminal()
         let started = ContinuousClock.now
         let options = BackfillOptions(
-            apiURL: apiURL, token: token, projectSlugs: projects, since: since.timestamp, branch: branch, concurrency: concurrency)
+            apiURL: apiURL,
+            token: token,
+            projectSlugs: projects,
+            since: since.timestamp,
+            branch: branch,
+            concurrency: concurrency
+        )
         let store = try ArchiveStore(path: archive.databasePath(environment))
         defer { try? store.close() }
         let backfiller = Backfiller(store: store, options: options) { event in
@@ -93,7 +105,8 @@ struct Backfill: AsyncParsableCommand {
                 progress.message("\(reason) for \(path); retrying in \(Self.seconds(delay)) s")
             case .skipped(let number, let path):
                 progress.message(
-                    "CircleCI has no \(path) (404); skipped pipeline \(number.map(String.init) ?? "?") for now, the next run asks again")
+                    "CircleCI has no \(path) (404); skipped pipeline \(number.map(String.init) ?? "?") for now, the next run asks again"
+                )
             case .pagingFromNewest(let path, let status):
                 progress.message("CircleCI refused the saved page token for \(path) (\(status)); paging from the newest page instead")
             }

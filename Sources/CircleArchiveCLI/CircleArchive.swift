@@ -61,7 +61,9 @@ struct ArchiveOptions: ParsableArguments {
         help: ArgumentHelp(
             "The SQLite archive file.",
             discussion: "Default: $CIRCLE_ARCHIVE_DB, else \(Self.defaultPath) in the current directory.",
-            valueName: "path"))
+            valueName: "path"
+        )
+    )
     var db: String?
 
     /// Every command's archive unless told otherwise: a file in the current directory.
@@ -84,7 +86,8 @@ struct Setting {
         guard let text = variable(name) else { return `default` }
         guard let value = Value(argument: text) else {
             let valid =
-                !Value.allValueStrings.isEmpty ? " (valid values: \(Value.allValueStrings.joined(separator: ", ")))"
+                !Value.allValueStrings.isEmpty
+                ? " (valid values: \(Value.allValueStrings.joined(separator: ", ")))"
                 : Value.self == Int.self ? " (a whole number)" : Value.self == Double.self ? " (a number)" : ""
             throw ConfigurationError("\(Self.prefix + name) is not a valid value: \(text)\(valid)")
         }

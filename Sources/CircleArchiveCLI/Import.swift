@@ -30,9 +30,12 @@ struct Import: AsyncParsableCommand {
 
     @OptionGroup var archive: ArchiveOptions
 
-    @Option(help: ArgumentHelp(
-        "Lines committed per transaction.",
-        discussion: "Larger batches share more index pages per commit (5,000 imports about 50% faster than 1,000) at the cost of memory."))
+    @Option(
+        help: ArgumentHelp(
+            "Lines committed per transaction.",
+            discussion: "Larger batches share more index pages per commit (5,000 imports about 50% faster than 1,000) at the cost of memory."
+        )
+    )
     var batchSize = 5000
 
     @Option(help: "Longest line accepted, in bytes; longer lines are skipped and counted as rejected.")
@@ -74,13 +77,15 @@ struct Import: AsyncParsableCommand {
         if outcome.interrupted {
             printMessage(
                 "interrupted at \(run.position); everything before it is stored. Run the same command again to continue: "
-                    + "events already archived are skipped as duplicates.")
+                    + "events already archived are skipped as duplicates."
+            )
             throw ExitStatus.interrupted
         }
         if run.tally.rejected > 0 {
             printError(
                 "\(run.tally.rejected) line\(run.tally.rejected == 1 ? " was" : "s were") rejected (reasons above; kept in rejected_deliveries); "
-                    + "the other lines are stored")
+                    + "the other lines are stored"
+            )
             throw ExitStatus.failure
         }
     }
@@ -192,12 +197,14 @@ private struct Input {
         if trimmed.first == UInt8(ascii: "[") {
             throw CLIError.input(
                 "\(name) holds a JSON array, not one JSON object per line (JSON lines); nothing was imported. "
-                    + "Convert it with: jq -c '.[]' \(quoted) > events.jsonl")
+                    + "Convert it with: jq -c '.[]' \(quoted) > events.jsonl"
+            )
         }
         if trimmed.elementsEqual([UInt8(ascii: "{")]) || trimmed.elementsEqual([UInt8(ascii: "{"), 0x0D]) {
             throw CLIError.input(
                 "\(name) holds JSON spread over several lines (pretty-printed), not one JSON object per line (JSON lines); "
-                    + "nothing was imported. Convert it with: jq -c . \(quoted) > events.jsonl")
+                    + "nothing was imported. Convert it with: jq -c . \(quoted) > events.jsonl"
+            )
         }
     }
 }

@@ -29,7 +29,11 @@ enum Interruptible {
                     work.cancel()
                 }
             }
-            let result = await withTaskCancellationHandler { await work.result } onCancel: { work.cancel() }
+            let result = await withTaskCancellationHandler {
+                await work.result
+            } onCancel: {
+                work.cancel()
+            }
             group.cancelAll()
             return result
         }

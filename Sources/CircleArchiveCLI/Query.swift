@@ -35,7 +35,8 @@ struct Query: ParsableCommand {
     /// tells a real unknown option from SQL.
     @Argument(
         parsing: .allUnrecognized,
-        help: ArgumentHelp("One SQL statement (quoted as one argument), or - to read it from stdin.", valueName: "sql"))
+        help: ArgumentHelp("One SQL statement (quoted as one argument), or - to read it from stdin.", valueName: "sql")
+    )
     var arguments: [String] = []
 
     /// The statement argument: `-`, or text with a blank or a line break in it; anything else that
@@ -47,7 +48,8 @@ struct Query: ParsableCommand {
         guard !arguments.isEmpty else { throw ValidationError("Missing expected argument '<sql>'") }
         guard arguments.count == 1 else {
             throw ValidationError(
-                "query takes one SQL statement, as one quoted argument; got \(arguments.count) arguments: \(arguments.joined(separator: " "))")
+                "query takes one SQL statement, as one quoted argument; got \(arguments.count) arguments: \(arguments.joined(separator: " "))"
+            )
         }
     }
 

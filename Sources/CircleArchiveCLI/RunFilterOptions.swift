@@ -8,19 +8,25 @@ struct RunFilterOptions: ParsableArguments {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp("Only runs that completed at or after this time.", discussion: TimeBound.forms, valueName: "time"),
-        transform: TimeBound.parsing)
+        transform: TimeBound.parsing
+    )
     var since: TimeBound?
 
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp("Only runs that completed before this time (same forms as --since).", valueName: "time"),
-        transform: TimeBound.parsing)
+        transform: TimeBound.parsing
+    )
     var until: TimeBound?
 
-    @Option(name: .customLong("project"), help: ArgumentHelp(
+    @Option(
+        name: .customLong("project"),
+        help: ArgumentHelp(
             "Only this project slug, e.g. gh/acme/widgets (repeatable).",
             discussion: "github/ORG/REPO, as webhooks spell it, names the same project as gh/ORG/REPO (bitbucket/ and bb/ likewise).",
-            valueName: "slug"))
+            valueName: "slug"
+        )
+    )
     var projects: [String] = []
 
     @Option(help: "Only pipelines of this branch.")
@@ -34,7 +40,13 @@ struct RunFilterOptions: ParsableArguments {
 
     var filter: RunFilter {
         RunFilter(
-            since: since?.timestamp, until: until?.timestamp, projects: projects, branch: branch, workflow: workflow, job: job)
+            since: since?.timestamp,
+            until: until?.timestamp,
+            projects: projects,
+            branch: branch,
+            workflow: workflow,
+            job: job
+        )
     }
 }
 
@@ -60,7 +72,8 @@ struct TimeBound: CustomStringConvertible {
         if let bound = TimeBound(argument: text) { return bound }
         let minus = text.hasPrefix("-") && TimeBound(argument: String(text.dropFirst())) != nil
         throw ValidationError(
-            (minus ? "a time ago has no minus sign: write \(text.dropFirst()). " : "not a time. ") + forms)
+            (minus ? "a time ago has no minus sign: write \(text.dropFirst()). " : "not a time. ") + forms
+        )
     }
 
     static func parse(_ text: String, now: Timestamp) -> Timestamp? {
@@ -95,7 +108,10 @@ func printRows(format: OutputFormat, _ produce: (inout RowPrinter) throws -> Voi
 /// `produce` writes to stdout. With a `filter`, a filter that matches nothing is named on stderr
 /// (see `warnAboutUnmatched`).
 func printFromArchive(
-    _ archive: ArchiveOptions, format: OutputFormat, filter: RunFilter? = nil, _ produce: (ArchiveReader, inout RowPrinter) throws -> Void
+    _ archive: ArchiveOptions,
+    format: OutputFormat,
+    filter: RunFilter? = nil,
+    _ produce: (ArchiveReader, inout RowPrinter) throws -> Void
 ) throws {
     let reader = try ArchiveReader.open(path: archive.databasePath(processEnvironment))
     let rows = try printRows(format: format) { try produce(reader, &$0) }

@@ -42,41 +42,63 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Accept deliveries without a signature check (local trials only; never behind a public URL).")
     var allowUnsigned = false
 
-    @Option(help: ArgumentHelp(
-        "Largest request body accepted, in bytes.", discussion: Self.fallback("MAX_BODY_BYTES", ServeConfiguration.defaultMaxBodyBytes)))
+    @Option(
+        help: ArgumentHelp(
+            "Largest request body accepted, in bytes.",
+            discussion: Self.fallback("MAX_BODY_BYTES", ServeConfiguration.defaultMaxBodyBytes)
+        )
+    )
     var maxBodyBytes: Int?
 
-    @Option(help: ArgumentHelp(
-        "Seconds a request may take from its first byte to its answer; slower senders get 408.",
-        discussion: Self.fallback("REQUEST_TIMEOUT", ServeConfiguration.defaultRequestTimeout)))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a request may take from its first byte to its answer; slower senders get 408.",
+            discussion: Self.fallback("REQUEST_TIMEOUT", ServeConfiguration.defaultRequestTimeout)
+        )
+    )
     var requestTimeout: Double?
 
-    @Option(help: ArgumentHelp(
-        "Connections served at once; more wait in the listen backlog.",
-        discussion: Self.fallback("MAX_CONNECTIONS", ServeConfiguration.defaultMaxConnections)))
+    @Option(
+        help: ArgumentHelp(
+            "Connections served at once; more wait in the listen backlog.",
+            discussion: Self.fallback("MAX_CONNECTIONS", ServeConfiguration.defaultMaxConnections)
+        )
+    )
     var maxConnections: Int?
 
-    @Option(help: ArgumentHelp(
-        "Job and workflow names with series of their own in /metrics.",
-        discussion: "Per project and name, for jobs and for workflows each; runs of further names count under \"(other)\". "
-            + Self.fallback("METRICS_SERIES_LIMIT", ArchiveMetrics.defaultSeriesLimit)))
+    @Option(
+        help: ArgumentHelp(
+            "Job and workflow names with series of their own in /metrics.",
+            discussion: "Per project and name, for jobs and for workflows each; runs of further names count under \"(other)\". "
+                + Self.fallback("METRICS_SERIES_LIMIT", ArchiveMetrics.defaultSeriesLimit)
+        )
+    )
     var metricsSeriesLimit: Int?
 
-    @Option(help: ArgumentHelp(
-        "Commit durability: full or normal.",
-        discussion: "full fsyncs every commit, so an acknowledged event survives power loss; "
-            + "normal survives a crash of the process but may lose the last commits on power loss. "
-            + Self.fallback("DURABILITY", ArchiveStore.Durability.full.rawValue)))
+    @Option(
+        help: ArgumentHelp(
+            "Commit durability: full or normal.",
+            discussion: "full fsyncs every commit, so an acknowledged event survives power loss; "
+                + "normal survives a crash of the process but may lose the last commits on power loss. "
+                + Self.fallback("DURABILITY", ArchiveStore.Durability.full.rawValue)
+        )
+    )
     var durability: ArchiveStore.Durability?
 
-    @Option(help: ArgumentHelp(
-        "Log level: trace, debug, info, notice, warning, error or critical.",
-        discussion: Self.fallback("LOG_LEVEL", Logger.Level.info.rawValue)))
+    @Option(
+        help: ArgumentHelp(
+            "Log level: trace, debug, info, notice, warning, error or critical.",
+            discussion: Self.fallback("LOG_LEVEL", Logger.Level.info.rawValue)
+        )
+    )
     var logLevel: Logger.Level?
 
-    @Option(help: ArgumentHelp(
-        "Log format on stderr: text, or json for one JSON object per line.",
-        discussion: Self.fallback("LOG_FORMAT", LogFormat.text.rawValue)))
+    @Option(
+        help: ArgumentHelp(
+            "Log format on stderr: text, or json for one JSON object per line.",
+            discussion: Self.fallback("LOG_FORMAT", LogFormat.text.rawValue)
+        )
+    )
     var logFormat: LogFormat?
 
     /// "Default: $CIRCLE_ARCHIVE_<NAME>, else <value>.", the line every setting's help ends with.
@@ -129,7 +151,8 @@ struct Serve: AsyncParsableCommand {
             durability: try settings.value(durability, "DURABILITY", default: .full),
             requestTimeout: try settings.value(requestTimeout, "REQUEST_TIMEOUT", default: ServeConfiguration.defaultRequestTimeout),
             maxConnections: try settings.value(maxConnections, "MAX_CONNECTIONS", default: ServeConfiguration.defaultMaxConnections),
-            metricsSeriesLimit: try settings.value(metricsSeriesLimit, "METRICS_SERIES_LIMIT", default: ArchiveMetrics.defaultSeriesLimit))
+            metricsSeriesLimit: try settings.value(metricsSeriesLimit, "METRICS_SERIES_LIMIT", default: ArchiveMetrics.defaultSeriesLimit)
+        )
     }
 
     static func readSecrets(from path: String) throws -> [String] {
@@ -139,7 +162,8 @@ struct Serve: AsyncParsableCommand {
         var info = stat()
         if stat(path, &info) == 0, info.st_mode & 0o077 != 0 {
             printMessage(
-                "Warning: secret file \(path) can be read by other users (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it")
+                "Warning: secret file \(path) can be read by other users (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it"
+            )
         }
         return String(decoding: data, as: UTF8.self)
             .split(whereSeparator: \.isNewline)

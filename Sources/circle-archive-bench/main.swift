@@ -23,9 +23,12 @@ struct BenchGenerate: ParsableCommand {
     @Option(help: "Output file (default stdout).")
     var output: String?
 
-    @Option(help: ArgumentHelp(
-        "Sign each event with this webhook secret and write `SIGNATURE<tab>BODY` lines, for the HTTP benchmark.",
-        valueName: "secret"))
+    @Option(
+        help: ArgumentHelp(
+            "Sign each event with this webhook secret and write `SIGNATURE<tab>BODY` lines, for the HTTP benchmark.",
+            valueName: "secret"
+        )
+    )
     var signWith: String?
 
     func run() throws {
@@ -78,8 +81,14 @@ struct EventGenerator {
     private mutating func uuid() -> String {
         counter += 1
         let high = random.next()
-        return String(format: "%08x-%04x-4%03x-%04x-%012llx", UInt32(truncatingIfNeeded: high >> 32), UInt16(truncatingIfNeeded: high >> 16),
-                      UInt16(truncatingIfNeeded: high) & 0xFFF, 0x8000 | (counter & 0x3FFF), UInt64(counter))
+        return String(
+            format: "%08x-%04x-4%03x-%04x-%012llx",
+            UInt32(truncatingIfNeeded: high >> 32),
+            UInt16(truncatingIfNeeded: high >> 16),
+            UInt16(truncatingIfNeeded: high) & 0xFFF,
+            0x8000 | (counter & 0x3FFF),
+            UInt64(counter)
+        )
     }
 
     private mutating func time(_ micros: Int64) -> String {
@@ -130,19 +139,23 @@ struct EventGenerator {
                 let started = cursor + Int64(random.next() % 5_000_000)
                 let stopped = started + duration
                 cursor = stopped
-                events.append("""
+                events.append(
+                    """
                     {"type":"job-completed","id":"\(uuid())","happened_at":"\(time(stopped + 150_000))",\(projectJSON),\(pipelineJSON),\
                     "workflow":{"id":"\(workflowID)","name":"\(workflowName)","created_at":"\(time(created))","url":"\(url)"},\
                     "job":{"id":"\(uuid())","name":"\(name)","started_at":"\(time(started))","stopped_at":"\(time(stopped))",\
                     "status":"\(status)","number":\(jobNumber[project])}}
-                    """)
+                    """
+                )
                 jobsLeft -= 1
             }
-            events.append("""
+            events.append(
+                """
                 {"type":"workflow-completed","id":"\(uuid())","happened_at":"\(time(cursor + 300_000))",\(projectJSON),\(pipelineJSON),\
                 "workflow":{"id":"\(workflowID)","name":"\(workflowName)","created_at":"\(time(created))","stopped_at":"\(time(cursor))",\
                 "url":"\(url)","status":"\(workflowStatus)"}}
-                """)
+                """
+            )
         }
         return events
     }

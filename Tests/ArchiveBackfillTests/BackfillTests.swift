@@ -15,17 +15,29 @@ func pipelinePages(_ requests: [String]) -> [String] {
 @Suite struct BackfillTests {
     static let since = Timestamp(iso8601: time(-30 * 24))!
 
-    static func options(_ url: String, projects: [String] = [APIFixtures.projectSlug], since: Timestamp = since, branch: String? = nil,
-                        token: String = FakeCircleCI.token) -> BackfillOptions {
+    static func options(
+        _ url: String,
+        projects: [String] = [APIFixtures.projectSlug],
+        since: Timestamp = since,
+        branch: String? = nil,
+        token: String = FakeCircleCI.token
+    ) -> BackfillOptions {
         BackfillOptions(
-            apiURL: url, token: token, projectSlugs: projects, since: since, branch: branch, concurrency: 3,
+            apiURL: url,
+            token: token,
+            projectSlugs: projects,
+            since: since,
+            branch: branch,
+            concurrency: 3,
             retry: RetryPolicy(attempts: 3, baseDelay: .milliseconds(5), maximumDelay: .milliseconds(20), maximumRetryAfter: .seconds(2)),
-            timeout: .seconds(10))
+            timeout: .seconds(10)
+        )
     }
 
     /// Runs `test` with a fresh archive and the fake API serving `projects`.
     func withFake(
-        _ projects: [String: FakeCircleCI.Project], pageSize: Int = 3,
+        _ projects: [String: FakeCircleCI.Project],
+        pageSize: Int = 3,
         _ test: (FakeCircleCI, String, ArchiveStore) async throws -> Void
     ) async throws {
         let fake = FakeCircleCI(projects: projects, pageSize: pageSize)
@@ -66,15 +78,21 @@ func pipelinePages(_ requests: [String]) -> [String] {
             #expect(try reader.texts("SELECT count(*), min(number), max(number), group_concat(DISTINCT source) FROM pipelines") == ["8|1|8|api"])
             #expect(try reader.texts("SELECT count(*), count(DISTINCT workflow_id) FROM jobs") == ["16|8"])
             #expect(try reader.texts("SELECT count(*) FROM jobs WHERE name = 'hold'") == ["0"])
-            #expect(try reader.texts("SELECT name, status FROM jobs WHERE pipeline_id = 'pipeline-8' ORDER BY name") == ["lint|success", "test|running"])
+            #expect(
+                try reader.texts("SELECT name, status FROM jobs WHERE pipeline_id = 'pipeline-8' ORDER BY name") == ["lint|success", "test|running"]
+            )
             #expect(try reader.texts("SELECT status FROM workflows WHERE id = 'workflow-8'") == ["running"])
-            #expect(try reader.texts("SELECT job_name, project_slug, branch, duration_seconds FROM job_runs WHERE job_id = 'job-1-lint'")
-                == ["lint|gh/acme/widgets|main|600.0"])
+            #expect(
+                try reader.texts("SELECT job_name, project_slug, branch, duration_seconds FROM job_runs WHERE job_id = 'job-1-lint'")
+                    == ["lint|gh/acme/widgets|main|600.0"]
+            )
             // The walk reached the first pipeline; the running one is listed for the next run.
             let progress = try #require(try store.backfillProgress(projectSlug: APIFixtures.projectSlug, branch: ""))
             #expect(progress.coveredFrom == nil && progress.coveredTo == Timestamp(iso8601: time(8)))
-            #expect(try store.unfinishedBackfilledPipelines(projectSlug: APIFixtures.projectSlug, projectID: Fixtures.projectID, since: Self.since)
-                .map(\.id) == ["pipeline-8"])
+            #expect(
+                try store.unfinishedBackfilledPipelines(projectSlug: APIFixtures.projectSlug, projectID: Fixtures.projectID, since: Self.since)
+                    .map(\.id) == ["pipeline-8"]
+            )
         }
     }
 
@@ -90,16 +108,20 @@ func pipelinePages(_ requests: [String]) -> [String] {
             #expect(try store.reader.texts("SELECT count(*) FROM pipelines") == ["8"], "the listed pipeline itself is kept")
             #expect(try store.reader.texts("SELECT count(*) FROM workflows WHERE pipeline_id = 'pipeline-3'") == ["0"])
             #expect(try store.reader.texts("SELECT count(*) FROM workflows") == ["7"])
-            #expect(try store.unfinishedBackfilledPipelines(projectSlug: APIFixtures.projectSlug, projectID: Fixtures.projectID, since: Self.since)
-                .map(\.id) == ["pipeline-3"])
+            #expect(
+                try store.unfinishedBackfilledPipelines(projectSlug: APIFixtures.projectSlug, projectID: Fixtures.projectID, since: Self.since)
+                    .map(\.id) == ["pipeline-3"]
+            )
 
             fake.state.withLock { $0.requests = [] }
             let second = try await Backfiller(store: store, options: Self.options(url)).run()
             #expect(second.pipelines == 1 && second.pipelinesSkipped == 0)
             #expect(fake.requests.contains("/api/v2/pipeline/pipeline-3/workflow"))
             #expect(try store.reader.texts("SELECT count(*) FROM workflows") == ["8"])
-            #expect(try store.unfinishedBackfilledPipelines(projectSlug: APIFixtures.projectSlug, projectID: Fixtures.projectID, since: Self.since)
-                .isEmpty)
+            #expect(
+                try store.unfinishedBackfilledPipelines(projectSlug: APIFixtures.projectSlug, projectID: Fixtures.projectID, since: Self.since)
+                    .isEmpty
+            )
         }
     }
 
@@ -134,8 +156,10 @@ func pipelinePages(_ requests: [String]) -> [String] {
             #expect(counts.pipelines == 2)
             #expect(try store.reader.texts("SELECT status FROM jobs WHERE id = 'job-8-test'") == ["success"])
             #expect(try store.reader.texts("SELECT count(*) FROM pipelines") == ["9"])
-            #expect(try store.unfinishedBackfilledPipelines(projectSlug: APIFixtures.projectSlug, projectID: Fixtures.projectID, since: Self.since)
-                .map(\.id) == ["pipeline-9"])
+            #expect(
+                try store.unfinishedBackfilledPipelines(projectSlug: APIFixtures.projectSlug, projectID: Fixtures.projectID, since: Self.since)
+                    .map(\.id) == ["pipeline-9"]
+            )
         }
     }
 
@@ -179,10 +203,12 @@ func pipelinePages(_ requests: [String]) -> [String] {
             #expect(try store.reader.texts("SELECT min(number), max(number) FROM pipelines") == ["1|8"])
             // Pipelines 5 to 8 were not asked about again.
             #expect(!fake.requests.contains { $0.contains("pipeline-5/") || $0.contains("pipeline-8/") }, "\(fake.requests)")
-            #expect(pipelinePages(fake.requests) == [
-                "/api/v2/project/gh/acme/widgets/pipeline?branch=main", "/api/v2/project/gh/acme/widgets/pipeline?branch=main&page-token=page-3",
-                "/api/v2/project/gh/acme/widgets/pipeline?branch=main&page-token=page-6",
-            ])
+            #expect(
+                pipelinePages(fake.requests) == [
+                    "/api/v2/project/gh/acme/widgets/pipeline?branch=main", "/api/v2/project/gh/acme/widgets/pipeline?branch=main&page-token=page-3",
+                    "/api/v2/project/gh/acme/widgets/pipeline?branch=main&page-token=page-6",
+                ]
+            )
         }
     }
 
@@ -201,11 +227,13 @@ func pipelinePages(_ requests: [String]) -> [String] {
             let events = EventLog()
             _ = try await Backfiller(store: store, options: Self.options(url)) { event in events.events.withLock { $0.append(event) } }.run()
             #expect(try store.reader.texts("SELECT min(number), max(number) FROM pipelines") == ["1|8"])
-            #expect(pipelinePages(fake.requests) == [
-                "/api/v2/project/gh/acme/widgets/pipeline", "/api/v2/project/gh/acme/widgets/pipeline?page-token=expired",
-                "/api/v2/project/gh/acme/widgets/pipeline", "/api/v2/project/gh/acme/widgets/pipeline?page-token=page-3",
-                "/api/v2/project/gh/acme/widgets/pipeline?page-token=page-6",
-            ])
+            #expect(
+                pipelinePages(fake.requests) == [
+                    "/api/v2/project/gh/acme/widgets/pipeline", "/api/v2/project/gh/acme/widgets/pipeline?page-token=expired",
+                    "/api/v2/project/gh/acme/widgets/pipeline", "/api/v2/project/gh/acme/widgets/pipeline?page-token=page-3",
+                    "/api/v2/project/gh/acme/widgets/pipeline?page-token=page-6",
+                ]
+            )
             // Pipelines 5 to 8 were stored by the first run and not asked about again.
             #expect(!fake.requests.contains { $0.contains("/pipeline-5/") || $0.contains("/pipeline-8/") }, "\(fake.requests)")
             #expect(events.events.withLock { $0.contains { if case .pagingFromNewest(_, 400) = $0 { true } else { false } } })
@@ -215,24 +243,54 @@ func pipelinePages(_ requests: [String]) -> [String] {
     @Test func gitLabPipelinesWithoutVcsAreStoredFromTheirTriggerParameters() async throws {
         let slug = "circleci/DdaVtNus/6EkDPZoN"
         let project = FakeCircleCI.Project(
-            json: #"{"slug":"\#(slug)","name":"gadgets","id":"8a9b0c1d-2e3f-4a5b-9c6d-7e8f9a0b1c2d","organization_name":"acme-gitlab","organization_id":"0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"}"#,
-            pipelines: [FakeCircleCI.Pipeline(
-                id: "gitlab-1", json: APIFixtures.gitlabPipeline(id: "gitlab-1", number: 7, createdAt: "2026-11-02T11:10:18.804Z"),
-                workflows: [FakeCircleCI.Workflow(
-                    id: "gitlab-w1",
-                    json: APIFixtures.workflow(
-                        id: "gitlab-w1", pipelineID: "gitlab-1", pipelineNumber: 7, name: "build", status: "failed",
-                        createdAt: "2026-11-02T11:10:19.631Z", stoppedAt: "2026-11-02T11:20:13.812Z", projectSlug: slug),
-                    jobs: [APIFixtures.job(id: "gitlab-j1", number: 12, name: "say-hello", status: "failed",
-                                           startedAt: "2026-11-02T11:19:37.435Z", stoppedAt: "2026-11-02T11:19:59.982Z")])])])
+            json:
+                #"{"slug":"\#(slug)","name":"gadgets","id":"8a9b0c1d-2e3f-4a5b-9c6d-7e8f9a0b1c2d","organization_name":"acme-gitlab","organization_id":"0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"}"#,
+            pipelines: [
+                FakeCircleCI.Pipeline(
+                    id: "gitlab-1",
+                    json: APIFixtures.gitlabPipeline(id: "gitlab-1", number: 7, createdAt: "2026-11-02T11:10:18.804Z"),
+                    workflows: [
+                        FakeCircleCI.Workflow(
+                            id: "gitlab-w1",
+                            json: APIFixtures.workflow(
+                                id: "gitlab-w1",
+                                pipelineID: "gitlab-1",
+                                pipelineNumber: 7,
+                                name: "build",
+                                status: "failed",
+                                createdAt: "2026-11-02T11:10:19.631Z",
+                                stoppedAt: "2026-11-02T11:20:13.812Z",
+                                projectSlug: slug
+                            ),
+                            jobs: [
+                                APIFixtures.job(
+                                    id: "gitlab-j1",
+                                    number: 12,
+                                    name: "say-hello",
+                                    status: "failed",
+                                    startedAt: "2026-11-02T11:19:37.435Z",
+                                    stoppedAt: "2026-11-02T11:19:59.982Z"
+                                )
+                            ]
+                        )
+                    ]
+                )
+            ]
+        )
         try await withFake([slug: project]) { _, url, store in
             let since = try #require(Timestamp(iso8601: "2026-01-01T00:00:00Z"))
             _ = try await Backfiller(store: store, options: Self.options(url, projects: [slug], since: since)).run()
-            #expect(try store.reader.texts("""
-                SELECT project_slug, organization_name, branch, revision, job_name, job_status, duration_seconds FROM job_runs
-                """) == ["circleci/DdaVtNus/6EkDPZoN|acme-gitlab|release|c0ffee00|say-hello|failed|22.547"])
-            #expect(try store.reader.texts("SELECT vcs_provider_name, commit_subject, commit_author_name FROM pipelines")
-                == ["gitlab|Bump version|Grace Hopper"])
+            #expect(
+                try store.reader.texts(
+                    """
+                    SELECT project_slug, organization_name, branch, revision, job_name, job_status, duration_seconds FROM job_runs
+                    """
+                ) == ["circleci/DdaVtNus/6EkDPZoN|acme-gitlab|release|c0ffee00|say-hello|failed|22.547"]
+            )
+            #expect(
+                try store.reader.texts("SELECT vcs_provider_name, commit_subject, commit_author_name FROM pipelines")
+                    == ["gitlab|Bump version|Grace Hopper"]
+            )
         }
     }
 
@@ -242,14 +300,20 @@ func pipelinePages(_ requests: [String]) -> [String] {
                 _ = try await Backfiller(store: store, options: Self.options(url, token: "wrong")).run()
                 Issue.record("a wrong token was accepted")
             } catch {
-                guard error.code == .unauthorized, error.status == 401 else { Issue.record("\(error)"); return }
+                guard error.code == .unauthorized, error.status == 401 else {
+                    Issue.record("\(error)")
+                    return
+                }
                 #expect(error.description.contains("CIRCLE_TOKEN") && !error.description.contains("wrong"))
             }
             do throws(BackfillError) {
                 _ = try await Backfiller(store: store, options: Self.options(url, projects: ["gh/acme/nope"])).run()
                 Issue.record("an unknown project was accepted")
             } catch {
-                guard error.code == .notFound else { Issue.record("\(error)"); return }
+                guard error.code == .notFound else {
+                    Issue.record("\(error)")
+                    return
+                }
                 #expect(error.description.contains("gh/acme/nope") && error.description.contains("gh/ORG/REPO"))
             }
         }
@@ -261,9 +325,15 @@ func pipelinePages(_ requests: [String]) -> [String] {
         struct Failure: Error, CustomStringConvertible {
             let description: String
         }
-        #expect(CircleCIClient.describe(Failure(description: "DNS error: SocketAddressError.UnknownHost: Name or service not known (error -2) for host x, port 443"))
-            == "the name does not resolve (DNS)")
-        #expect(CircleCIClient.describe(Failure(description: "connect(descriptor:addr:size:): Connection refused (errno: 111)")) == "connection refused")
+        #expect(
+            CircleCIClient.describe(
+                Failure(description: "DNS error: SocketAddressError.UnknownHost: Name or service not known (error -2) for host x, port 443")
+            )
+                == "the name does not resolve (DNS)"
+        )
+        #expect(
+            CircleCIClient.describe(Failure(description: "connect(descriptor:addr:size:): Connection refused (errno: 111)")) == "connection refused"
+        )
         // Nothing listens on a port just closed: every retry says so, and the last error too.
         let port = try freePort()
         var options = Self.options("http://127.0.0.1:\(port)/api/v2")
@@ -319,10 +389,16 @@ func pipelinePages(_ requests: [String]) -> [String] {
     @Test func backfillAgreesWithWebhooksForTheSameJobs() async throws {
         let project = FakeCircleCI.Project(
             json: APIFixtures.project,
-            pipelines: [FakeCircleCI.Pipeline(
-                id: Fixtures.pipelineID, json: APIFixtures.pipeline(),
-                workflows: [FakeCircleCI.Workflow(id: Fixtures.workflowID, json: APIFixtures.workflow(), jobs: [APIFixtures.job()])])])
-        let columns = "SELECT job_id, job_number, job_name, job_status, started_at, stopped_at, duration_seconds, workflow_name, "
+            pipelines: [
+                FakeCircleCI.Pipeline(
+                    id: Fixtures.pipelineID,
+                    json: APIFixtures.pipeline(),
+                    workflows: [FakeCircleCI.Workflow(id: Fixtures.workflowID, json: APIFixtures.workflow(), jobs: [APIFixtures.job()])]
+                )
+            ]
+        )
+        let columns =
+            "SELECT job_id, job_number, job_name, job_status, started_at, stopped_at, duration_seconds, workflow_name, "
             + "pipeline_number, project_slug, organization_name, branch, revision, trigger_type, job_url FROM job_runs"
         let webhooksOnly = try ArchiveStore(path: try makeTemporaryDirectory().appendingPathComponent("w.sqlite").path)
         for event in [Fixtures.jobCompleted(), Fixtures.workflowCompleted()] { _ = try await webhooksOnly.receive(Delivery(body: Array(event.utf8))) }

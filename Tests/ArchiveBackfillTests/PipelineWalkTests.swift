@@ -9,7 +9,9 @@ import Testing
     static func at(_ hour: Int) -> Timestamp { Timestamp(microseconds: Int64(hour) * 3_600_000_000) }
 
     static func pipelines(_ hours: [Int]) -> [PipelineRecord] {
-        hours.map { APIRecords.pipeline(try! JSONValue(parsing: Array(#"{"id":"p\#($0)","created_at":"\#(at($0).iso8601)"}"#.utf8)), projectID: "r")! }
+        hours.map {
+            APIRecords.pipeline(try! JSONValue(parsing: Array(#"{"id":"p\#($0)","created_at":"\#(at($0).iso8601)"}"#.utf8)), projectID: "r")!
+        }
     }
 
     @Test func aCoveredRangeOlderThanSinceIsReplaced() {
@@ -35,7 +37,10 @@ import Testing
     @Test func aFirstWalkRecordsEachPageAndEndsAtTheFirstPipeline() {
         var walk = PipelineWalk(projectSlug: "gh/a/b", branch: "main", since: Self.at(0), earlier: nil)
         let first = walk.take(Self.pipelines([6, 5]), next: "page-2", fetchedAt: Self.at(7))
-        #expect(first.progress == BackfillProgress(projectSlug: "gh/a/b", branch: "main", coveredFrom: Self.at(5), coveredTo: Self.at(6), pageToken: "page-2"))
+        #expect(
+            first.progress
+                == BackfillProgress(projectSlug: "gh/a/b", branch: "main", coveredFrom: Self.at(5), coveredTo: Self.at(6), pageToken: "page-2")
+        )
         let last = walk.take(Self.pipelines([4]), next: nil, fetchedAt: Self.at(7))
         #expect(last.progress == BackfillProgress(projectSlug: "gh/a/b", branch: "main", coveredFrom: nil, coveredTo: Self.at(6), pageToken: nil))
         #expect(walk.isDone)

@@ -168,7 +168,8 @@ import Testing
             let port = try #require(client.port)
             let body = Array(Fixtures.ping.utf8)
             let padding = "x-padding: " + String(repeating: "a", count: ServeConfiguration.maxHeaderBytes) + "\r\n"
-            let request = Array("POST /webhooks/circleci HTTP/1.1\r\nHost: 127.0.0.1\r\n\(padding)Content-Length: \(body.count)\r\n".utf8)
+            let request =
+                Array("POST /webhooks/circleci HTTP/1.1\r\nHost: 127.0.0.1\r\n\(padding)Content-Length: \(body.count)\r\n".utf8)
                 + Array("circleci-signature: \(signature(for: body, secret: secret))\r\n\r\n".utf8) + body
             let response = try await blockingWork { try rawHTTPExchange(port: port, request: request, timeout: 5) }
             #expect(response.status == 400)

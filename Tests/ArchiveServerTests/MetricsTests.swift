@@ -36,9 +36,15 @@ struct Scrape {
         let name = series[..<open]
         let body = series[series.index(after: open)..<(try #require(series.lastIndex(of: "}")))]
         var labels: [String] = []
-        var current = "", inValue = false, escaped = false
+        var current = ""
+        var inValue = false
+        var escaped = false
         for character in body {
-            if inValue && !escaped && character == "\\" { escaped = true; current.append(character); continue }
+            if inValue && !escaped && character == "\\" {
+                escaped = true
+                current.append(character)
+                continue
+            }
             if character == "\"" && !escaped { inValue.toggle() }
             escaped = false
             if character == "," && !inValue {
@@ -77,9 +83,13 @@ extension TestClientProtocol {
         try await withServer(try testConfiguration { $0.maxBodyBytes = 8192 }, transport) { (client, _) async throws in
             let passed = Fixtures.jobCompleted()  // 65.329 s
             let failed = Fixtures.jobCompleted(
-                id: "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", happenedAt: "2024-03-05T10:20:00.000Z",
-                jobID: "d4e5f6a7-b8c9-4d0e-8f1a-2b3c4d5e6f70", status: "failed",
-                startedAt: "2024-03-05T10:18:00.000Z", stoppedAt: "2024-03-05T10:19:30.500Z")  // 90.5 s
+                id: "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                happenedAt: "2024-03-05T10:20:00.000Z",
+                jobID: "d4e5f6a7-b8c9-4d0e-8f1a-2b3c4d5e6f70",
+                status: "failed",
+                startedAt: "2024-03-05T10:18:00.000Z",
+                stoppedAt: "2024-03-05T10:19:30.500Z"
+            )  // 90.5 s
             for body in [passed, failed, passed, Fixtures.workflowCompleted(), Fixtures.ping] {
                 #expect(try await client.deliver(body).0 == .ok)
             }
@@ -142,8 +152,12 @@ extension TestClientProtocol {
         try await withServer(try testConfiguration()) { (client, _) async throws in
             for index in 0..<4 {
                 let event = Fixtures.workflowCompleted(
-                    id: "cancel-\(index)", happenedAt: "2024-03-05T11:00:0\(index).000Z", status: "canceled",
-                    createdAt: "2024-03-05T10:59:00.000Z", stoppedAt: "2024-03-05T11:00:0\(index).000Z")
+                    id: "cancel-\(index)",
+                    happenedAt: "2024-03-05T11:00:0\(index).000Z",
+                    status: "canceled",
+                    createdAt: "2024-03-05T10:59:00.000Z",
+                    stoppedAt: "2024-03-05T11:00:0\(index).000Z"
+                )
                 #expect(try await client.deliver(event).0 == .ok)
             }
             // The same job reported twice under two event ids counts once too.
@@ -188,11 +202,13 @@ extension TestClientProtocol {
         let text = String(decoding: metrics.exposition(diskUsage: .init(database: 1, wal: 0)), as: UTF8.self)
         let scrape = try Scrape(text)
         let jobs = scrape.samples.filter { $0.key.hasPrefix("circle_archive_jobs_completed_total{") }
-        #expect(jobs == [
-            #"circle_archive_jobs_completed_total{job="lint",\#(Self.project),status="other"}"#: 2,
-            #"circle_archive_jobs_completed_total{job="test",\#(Self.project),status="other"}"#: 1,
-            #"circle_archive_jobs_completed_total{job="(other)",project="(other)",status="other"}"#: 2,
-        ])
+        #expect(
+            jobs == [
+                #"circle_archive_jobs_completed_total{job="lint",\#(Self.project),status="other"}"#: 2,
+                #"circle_archive_jobs_completed_total{job="test",\#(Self.project),status="other"}"#: 1,
+                #"circle_archive_jobs_completed_total{job="(other)",project="(other)",status="other"}"#: 2,
+            ]
+        )
         #expect(!text.contains("mysterious") && !text.contains("deploy"))
     }
 

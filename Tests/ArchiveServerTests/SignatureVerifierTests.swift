@@ -45,7 +45,10 @@ import Testing
         ["v1=734cc62f32841568f45715aeb9f4d7891324e6d948e4c6c60c0621cdac48623a00"],
         ["v1=734cc62f32841568f45715aeb9f4d7891324e6d948e4c6c60c0621cdac4862zz"],
         // A repeated header is refused even when one copy is right.
-        ["v1=734cc62f32841568f45715aeb9f4d7891324e6d948e4c6c60c0621cdac48623a", "v1=734cc62f32841568f45715aeb9f4d7891324e6d948e4c6c60c0621cdac48623a"],
+        [
+            "v1=734cc62f32841568f45715aeb9f4d7891324e6d948e4c6c60c0621cdac48623a",
+            "v1=734cc62f32841568f45715aeb9f4d7891324e6d948e4c6c60c0621cdac48623a",
+        ],
     ])
     func refusesMissingMalformedAndRepeatedHeaders(headers: [String]) {
         #expect(!SignatureVerifier(secrets: ["secret"]).isAuthentic(body: Array("hello world".utf8), headerValues: headers))

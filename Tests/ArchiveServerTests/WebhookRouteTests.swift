@@ -83,8 +83,10 @@ let transports: [TestingSetup] = [.router, .ahc(.http)]
 
     @Test func everyEventTypeIsArchived() async throws {
         try await withServer(try testConfiguration()) { (client, reader) async throws in
-            for body in [Fixtures.ping, Fixtures.workflowCompleted(), Fixtures.gitlabWorkflowCompleted, Fixtures.gitlabJobCompleted,
-                         Fixtures.githubAppJobCompleted, Fixtures.futureEvent] {
+            for body in [
+                Fixtures.ping, Fixtures.workflowCompleted(), Fixtures.gitlabWorkflowCompleted, Fixtures.gitlabJobCompleted,
+                Fixtures.githubAppJobCompleted, Fixtures.futureEvent,
+            ] {
                 #expect(try await client.deliver(body).0 == .ok)
             }
             let counts = try reader.texts("SELECT type, count(*) FROM events GROUP BY type ORDER BY type")
@@ -203,11 +205,18 @@ let transports: [TestingSetup] = [.router, .ahc(.http)]
     /// README's HTTP table shows each error's body; the server answers exactly that.
     @Test func errorBodiesAreThoseREADMEShows() async throws {
         let readme = try String(
-            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../README.md"), encoding: .utf8)
-        let documented = Dictionary(uniqueKeysWithValues: [401, 405].map { status in
-            (status, readme.split(separator: "\n").first { $0.hasPrefix("| \(status) | `") }
-                .flatMap { $0.split(separator: "`").dropFirst().first }.map(String.init))
-        })
+            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../README.md"),
+            encoding: .utf8
+        )
+        let documented = Dictionary(
+            uniqueKeysWithValues: [401, 405].map { status in
+                (
+                    status,
+                    readme.split(separator: "\n").first { $0.hasPrefix("| \(status) | `") }
+                        .flatMap { $0.split(separator: "`").dropFirst().first }.map(String.init)
+                )
+            }
+        )
         try await withServer(try testConfiguration()) { (client, _) async throws in
             let forged: HTTPFields = [HTTPField.Name("circleci-signature")!: "v1=00"]
             #expect(try await client.deliver(Fixtures.ping, headers: forged).1 == documented[401]!)
@@ -257,7 +266,12 @@ let transports: [TestingSetup] = [.router, .ahc(.http)]
     }
 
     @Test func unsignedModeAcceptsWithoutSignature() async throws {
-        try await withServer(try testConfiguration { $0.secrets = []; $0.allowUnsigned = true }) { (client, reader) async throws in
+        try await withServer(
+            try testConfiguration {
+                $0.secrets = []
+                $0.allowUnsigned = true
+            }
+        ) { (client, reader) async throws in
             #expect(try await client.deliver(Fixtures.ping, headers: [:]).0 == .ok)
             #expect(try reader.count("events") == 1)
         }

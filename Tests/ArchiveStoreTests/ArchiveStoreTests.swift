@@ -91,17 +91,26 @@ extension ArchiveReader {
         #expect(try reader.value("SELECT count(*) FROM events") == .integer(5))
         #expect(try reader.rows("SELECT name FROM organizations ORDER BY name") == [[.text("acme")], [.text("acme-gitlab")]])
         #expect(try reader.value("SELECT count(*) FROM pipelines") == .integer(3))
-        let job = try reader.rows("""
+        let job = try reader.rows(
+            """
             SELECT job_name, job_status, job_number, duration_seconds, workflow_name, pipeline_number, project_slug,
                    project_name, organization_name, branch, revision, trigger_type, started_at
             FROM job_runs WHERE job_id = 'c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f'
-            """)
-        #expect(job == [[
-            .text("test"), .text("success"), .integer(136), .real(65.329), .text("build-test-deploy"), .integer(130),
-            .text("gh/acme/widgets"), .text("widgets"), .text("acme"), .text("main"),
-            .text("1dc6aa69429bff4806ad6afe58d3d8f57e25973e"), .text("webhook"), .text("2024-03-05T10:11:28.841Z"),
-        ]])
-        let workflow = try reader.rows("SELECT workflow_status, duration_seconds, branch FROM workflow_runs WHERE workflow_id = ?", [.text(Fixtures.workflowID)])
+            """
+        )
+        #expect(
+            job == [
+                [
+                    .text("test"), .text("success"), .integer(136), .real(65.329), .text("build-test-deploy"), .integer(130),
+                    .text("gh/acme/widgets"), .text("widgets"), .text("acme"), .text("main"),
+                    .text("1dc6aa69429bff4806ad6afe58d3d8f57e25973e"), .text("webhook"), .text("2024-03-05T10:11:28.841Z"),
+                ]
+            ]
+        )
+        let workflow = try reader.rows(
+            "SELECT workflow_status, duration_seconds, branch FROM workflow_runs WHERE workflow_id = ?",
+            [.text(Fixtures.workflowID)]
+        )
         #expect(workflow == [[.text("success"), .real(270.554), .text("main")]])
         let gitlab = try reader.rows("SELECT branch, job_status, workflow_name FROM job_runs WHERE job_name = 'say-hello'")
         #expect(gitlab == [[.text("release"), .text("failed"), .text("build")]])
@@ -136,20 +145,42 @@ extension ArchiveReader {
     static func cancelledWorkflowEvents() -> [String] {
         var events: [String] = []
         for index in 0..<4 {
-            events.append(Fixtures.workflowCompleted(
-                id: "cancel-\(index)", happenedAt: "2024-03-05T11:00:0\(index).000Z", workflowID: "wf-cancelled",
-                status: "canceled", stoppedAt: "2024-03-05T11:00:0\(index).000Z"))
+            events.append(
+                Fixtures.workflowCompleted(
+                    id: "cancel-\(index)",
+                    happenedAt: "2024-03-05T11:00:0\(index).000Z",
+                    workflowID: "wf-cancelled",
+                    status: "canceled",
+                    stoppedAt: "2024-03-05T11:00:0\(index).000Z"
+                )
+            )
         }
         for index in 0..<3 {
-            events.append(Fixtures.jobCompleted(
-                id: "cancel-job-\(index)", happenedAt: "2024-03-05T11:00:0\(index).500Z", jobID: "job-c\(index)",
-                number: 200 + index, name: "shard-\(index)", status: "canceled", workflowID: "wf-cancelled",
-                workflowStoppedAt: index == 0 ? "2024-03-05T11:00:00.400Z" : nil))
+            events.append(
+                Fixtures.jobCompleted(
+                    id: "cancel-job-\(index)",
+                    happenedAt: "2024-03-05T11:00:0\(index).500Z",
+                    jobID: "job-c\(index)",
+                    number: 200 + index,
+                    name: "shard-\(index)",
+                    status: "canceled",
+                    workflowID: "wf-cancelled",
+                    workflowStoppedAt: index == 0 ? "2024-03-05T11:00:00.400Z" : nil
+                )
+            )
         }
         // Newest of all, and without any workflow stopped_at or status.
-        events.append(Fixtures.jobCompleted(
-            id: "cancel-job-last", happenedAt: "2024-03-05T11:00:09.000Z", jobID: "job-c9", number: 209, name: "lint",
-            status: "canceled", workflowID: "wf-cancelled"))
+        events.append(
+            Fixtures.jobCompleted(
+                id: "cancel-job-last",
+                happenedAt: "2024-03-05T11:00:09.000Z",
+                jobID: "job-c9",
+                number: 209,
+                name: "lint",
+                status: "canceled",
+                workflowID: "wf-cancelled"
+            )
+        )
         return events
     }
 
@@ -157,8 +188,10 @@ extension ArchiveReader {
         for order in [Self.cancelledWorkflowEvents(), Self.cancelledWorkflowEvents().reversed()] {
             let (store, _) = try makeStore()
             for event in order { _ = try await store.receive(event) }
-            #expect(try store.reader.rows("SELECT status, stopped_at FROM workflows WHERE id = 'wf-cancelled'")
-                == [[.text("canceled"), .text("2024-03-05T11:00:03.000Z")]])
+            #expect(
+                try store.reader.rows("SELECT status, stopped_at FROM workflows WHERE id = 'wf-cancelled'")
+                    == [[.text("canceled"), .text("2024-03-05T11:00:03.000Z")]]
+            )
         }
     }
 
@@ -189,14 +222,15 @@ extension ArchiveReader {
     }
 
     @Test func anyArrivalOrderGivesTheSameTables() async throws {
-        let events = Self.cancelledWorkflowEvents() + [
-            Fixtures.ping, Fixtures.jobCompleted(), Fixtures.workflowCompleted(), Fixtures.gitlabWorkflowCompleted,
-            Fixtures.gitlabJobCompleted, Fixtures.githubAppJobCompleted, Fixtures.futureEvent,
-            Fixtures.jobCompleted(id: "second-webhook-copy", jobID: "c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f"),
-            // Two events with the same happened_at that disagree: the event id breaks the tie.
-            Fixtures.workflowCompleted(id: "tie-a", happenedAt: "2024-03-05T12:00:00Z", workflowID: "wf-tie", status: "failed"),
-            Fixtures.workflowCompleted(id: "tie-b", happenedAt: "2024-03-05T12:00:00Z", workflowID: "wf-tie", status: "success"),
-        ]
+        let events =
+            Self.cancelledWorkflowEvents() + [
+                Fixtures.ping, Fixtures.jobCompleted(), Fixtures.workflowCompleted(), Fixtures.gitlabWorkflowCompleted,
+                Fixtures.gitlabJobCompleted, Fixtures.githubAppJobCompleted, Fixtures.futureEvent,
+                Fixtures.jobCompleted(id: "second-webhook-copy", jobID: "c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f"),
+                // Two events with the same happened_at that disagree: the event id breaks the tie.
+                Fixtures.workflowCompleted(id: "tie-a", happenedAt: "2024-03-05T12:00:00Z", workflowID: "wf-tie", status: "failed"),
+                Fixtures.workflowCompleted(id: "tie-b", happenedAt: "2024-03-05T12:00:00Z", workflowID: "wf-tie", status: "success"),
+            ]
         var generator = SeededGenerator(seed: 20_241_123)
         var reference: [String: [[SQLValue]]]?
         for round in 0..<18 {
@@ -253,7 +287,11 @@ extension ArchiveReader {
             Issue.record("expected a rejection, got \(results[3])")
             return
         }
-        #expect(try store.reader.rows("SELECT id FROM events ORDER BY id") == [[.text("3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c")], [.text("e1f2a3b4-c5d6-4e7f-8091-a2b3c4d5e6f7")]])
+        #expect(
+            try store.reader.rows("SELECT id FROM events ORDER BY id") == [
+                [.text("3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c")], [.text("e1f2a3b4-c5d6-4e7f-8091-a2b3c4d5e6f7")],
+            ]
+        )
         #expect(try store.reader.value("SELECT count(*) FROM jobs") == .integer(0), "nothing of the failed event remains")
     }
 
@@ -271,8 +309,10 @@ extension ArchiveReader {
         #expect(try store.reader.value("SELECT count(*) FROM events") == .integer(0))
         // The same body again, as a retry would send it: one row, two attempts, newest headers.
         _ = try await store.receive(Delivery(body: body, headers: [("x-b", "2")], receivedAt: Timestamp(iso8601: "2030-01-01T00:00:00Z")!))
-        #expect(try store.reader.rows("SELECT attempts, headers, last_received_at FROM rejected_deliveries")
-            == [[.integer(2), .text(#"[["x-b","2"]]"#), .text("2030-01-01T00:00:00.000Z")]])
+        #expect(
+            try store.reader.rows("SELECT attempts, headers, last_received_at FROM rejected_deliveries")
+                == [[.integer(2), .text(#"[["x-b","2"]]"#), .text("2030-01-01T00:00:00.000Z")]]
+        )
     }
 
     @Test func rejectedDeliveriesAreCappedOldestFirstAndDropsAreCounted() async throws {
@@ -412,7 +452,8 @@ extension ArchiveReader {
 
     @Test func theWALStaysShortUnderSteadyWrites() async throws {
         let (store, path) = try makeStore()
-        var largestWAL = 0, largestFrames = 0
+        var largestWAL = 0
+        var largestFrames = 0
         // About 18,000 pages of WAL in all: twice the most the WAL may hold.
         for batch in 0..<600 {
             let deliveries = (0..<10).map { n in
@@ -529,7 +570,9 @@ func dumpEntityTables(_ reader: ArchiveReader) throws -> [String: [[SQLValue]]] 
     for table in ["organizations", "projects", "pipelines", "workflows", "jobs"] {
         tables[table] = try reader.rows("SELECT * FROM \(table) ORDER BY id")
     }
-    tables["events"] = try reader.rows("SELECT id, type, happened_at, organization_id, project_id, pipeline_id, workflow_id, job_id, payload FROM events ORDER BY id")
+    tables["events"] = try reader.rows(
+        "SELECT id, type, happened_at, organization_id, project_id, pipeline_id, workflow_id, job_id, payload FROM events ORDER BY id"
+    )
     return tables
 }
 

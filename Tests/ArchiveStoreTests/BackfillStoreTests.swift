@@ -12,19 +12,25 @@ import Testing
 
     /// The fixture job's pipeline as the API describes it, fetched at `fetchedAt`.
     static func batch(
-        job: String = APIFixtures.job(), workflow: String = APIFixtures.workflow(), fetchedAt: String = "2024-03-06T00:00:00Z",
+        job: String = APIFixtures.job(),
+        workflow: String = APIFixtures.workflow(),
+        fetchedAt: String = "2024-03-06T00:00:00Z",
         progress: BackfillProgress? = nil
     ) throws -> BackfillBatch {
         let (organization, project) = try #require(APIRecords.project(try json(APIFixtures.project)))
         let pipeline = try #require(APIRecords.pipeline(try json(APIFixtures.pipeline()), projectID: project.id))
         let workflowRecord = try #require(
-            APIRecords.workflow(try json(workflow), projectID: project.id, appURL: APIRecords.cloudAppURL(projectSlug: APIFixtures.projectSlug)))
+            APIRecords.workflow(try json(workflow), projectID: project.id, appURL: APIRecords.cloudAppURL(projectSlug: APIFixtures.projectSlug))
+        )
         let jobRecords = [try APIRecords.job(try json(job), workflowID: workflowRecord.id, pipelineID: pipeline.id, projectID: project.id)]
             .compactMap { $0 }
         return BackfillBatch(
-            organization: organization, project: project,
+            organization: organization,
+            project: project,
             pipelines: [BackfilledPipeline(pipeline: pipeline, workflows: [workflowRecord], jobs: jobRecords)],
-            progress: progress, fetchedAt: try #require(Timestamp(iso8601: fetchedAt)))
+            progress: progress,
+            fetchedAt: try #require(Timestamp(iso8601: fetchedAt))
+        )
     }
 
     static let comparedColumns = """
@@ -94,8 +100,10 @@ import Testing
         #expect(try store.reader.value("SELECT status || ' ' || source FROM jobs") == .text("running api"))
         _ = try await store.receive(Fixtures.jobCompleted())
         _ = try await store.receive(Fixtures.workflowCompleted())
-        #expect(try store.reader.value("SELECT status || ' ' || stopped_at || ' ' || source FROM jobs")
-            == .text("success 2024-03-05T10:12:34.170Z webhook"))
+        #expect(
+            try store.reader.value("SELECT status || ' ' || stopped_at || ' ' || source FROM jobs")
+                == .text("success 2024-03-05T10:12:34.170Z webhook")
+        )
         #expect(try store.reader.value("SELECT status FROM workflows") == .text("success"))
         // And a webhook that came first is not undone by a backfill of the running state fetched before it.
         let (other, _) = try makeStore()
@@ -106,8 +114,12 @@ import Testing
 
     @Test func approvalJobsAreSkippedAndGitLabPipelinesReadTheirTriggerParameters() throws {
         #expect(APIRecords.job(try Self.json(APIFixtures.job(type: "approval")), workflowID: "w", pipelineID: "p", projectID: "r") == nil)
-        let gitlab = try #require(APIRecords.pipeline(
-            try Self.json(APIFixtures.gitlabPipeline(id: "g1", number: 7, createdAt: "2024-04-13T11:10:18.804Z")), projectID: "r"))
+        let gitlab = try #require(
+            APIRecords.pipeline(
+                try Self.json(APIFixtures.gitlabPipeline(id: "g1", number: 7, createdAt: "2024-04-13T11:10:18.804Z")),
+                projectID: "r"
+            )
+        )
         #expect(gitlab.vcsProviderName == "gitlab" && gitlab.vcsBranch == "release" && gitlab.vcsRevision == "c0ffee00")
         #expect(gitlab.commitSubject == "Bump version" && gitlab.commitBody == "Release 1.2.0" && gitlab.commitAuthorName == "Grace Hopper")
         #expect(APIRecords.cloudAppURL(projectSlug: "circleci/DdaVtNus/6EkDPZoN") == "https://app.circleci.com/pipelines/circleci/DdaVtNus/6EkDPZoN")
@@ -118,8 +130,12 @@ import Testing
         let (store, _) = try makeStore()
         #expect(try store.backfillProgress(projectSlug: APIFixtures.projectSlug, branch: "") == nil)
         let progress = BackfillProgress(
-            projectSlug: APIFixtures.projectSlug, branch: "", coveredFrom: Timestamp(iso8601: "2024-03-01T00:00:00Z"),
-            coveredTo: try #require(Timestamp(iso8601: "2024-03-05T10:10:03.544Z")), pageToken: "next-page")
+            projectSlug: APIFixtures.projectSlug,
+            branch: "",
+            coveredFrom: Timestamp(iso8601: "2024-03-01T00:00:00Z"),
+            coveredTo: try #require(Timestamp(iso8601: "2024-03-05T10:10:03.544Z")),
+            pageToken: "next-page"
+        )
         try await store.merge(try Self.batch(progress: progress))
         #expect(try store.backfillProgress(projectSlug: APIFixtures.projectSlug, branch: "") == progress)
         #expect(try store.backfillProgress(projectSlug: APIFixtures.projectSlug, branch: "main") == nil)
@@ -129,7 +145,11 @@ import Testing
         let running = APIFixtures.workflow(status: "on_hold", stoppedAt: nil)
         try await store.merge(try Self.batch(job: APIFixtures.job(status: "queued", startedAt: nil, stoppedAt: nil), workflow: running))
         let since = try #require(Timestamp(iso8601: "2024-03-01T00:00:00Z"))
-        #expect(try store.unfinishedBackfilledPipelines(projectSlug: APIFixtures.projectSlug, projectID: Fixtures.projectID, since: since).map(\.id) == [Fixtures.pipelineID])
+        #expect(
+            try store.unfinishedBackfilledPipelines(projectSlug: APIFixtures.projectSlug, projectID: Fixtures.projectID, since: since).map(\.id) == [
+                Fixtures.pipelineID
+            ]
+        )
         #expect(try store.finishedBackfilledPipelines(among: [Fixtures.pipelineID]).isEmpty)
         try await store.merge(try Self.batch())
         #expect(try store.unfinishedBackfilledPipelines(projectSlug: APIFixtures.projectSlug, projectID: Fixtures.projectID, since: since).isEmpty)

@@ -21,7 +21,8 @@ struct EntityUpsertsTests {
 
     @Test func textIsEqualOnlyByteForByte() {
         // Swift calls these two strings equal; SQLite stores two different values.
-        let composed = "caf\u{E9}", decomposed = "cafe\u{301}"
+        let composed = "caf\u{E9}"
+        let decomposed = "cafe\u{301}"
         #expect(composed == decomposed)
         #expect(SQLValue.text(composed) != SQLValue.text(decomposed))
         var upserts = EntityUpserts()

@@ -22,7 +22,9 @@ import Testing
                 counts.stored += 1
                 #expect(id == event.id)
                 #expect(storedIDs.insert(id).inserted)
-                #expect(try store.reader.value("SELECT payload FROM events WHERE id = ?", [.text(id)]) == .text(String(decoding: body, as: UTF8.self)))
+                #expect(
+                    try store.reader.value("SELECT payload FROM events WHERE id = ?", [.text(id)]) == .text(String(decoding: body, as: UTF8.self))
+                )
                 try expectEntities(of: event, in: store.reader)
             case (.duplicate(let id), .success(let event)):
                 counts.duplicate += 1

@@ -18,7 +18,7 @@ import Testing
     }
 
     @Test func integersTooLargeBecomeDoubles() throws {
-        #expect(try JSONValue(parsing: Array("123456789012345678901234567890".utf8)) == .double(123456789012345678901234567890))
+        #expect(try JSONValue(parsing: Array("123456789012345678901234567890".utf8)) == .double(123_456_789_012_345_678_901_234_567_890))
         #expect(try JSONValue(parsing: Array("1e999".utf8)) == .double(.infinity))
         #expect(try JSONValue(parsing: Array("12.0".utf8)).integer == 12)
         #expect(try JSONValue(parsing: Array("12.5".utf8)).integer == nil)
@@ -77,7 +77,9 @@ import Testing
     }
 
     @Test func rejectsInvalidUTF8() {
-        for bytes: [UInt8] in [[0x22, 0xFF, 0x22], [0x22, 0xC3, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0x61, 0x5C, 0x6E, 0xC0, 0xAF, 0x22]] {
+        for bytes: [UInt8] in [
+            [0x22, 0xFF, 0x22], [0x22, 0xC3, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0x61, 0x5C, 0x6E, 0xC0, 0xAF, 0x22],
+        ] {
             #expect(throws: JSONParseError.self) { try JSONValue(parsing: bytes) }
         }
     }

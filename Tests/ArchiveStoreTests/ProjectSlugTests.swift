@@ -25,8 +25,10 @@ import Testing
         #expect(Fixtures.jobCompleted().contains(#""slug":"github/acme/widgets""#), "fixtures use the real captures' spelling")
         _ = try await store.receive(Fixtures.jobCompleted())
         #expect(try store.reader.texts("SELECT slug FROM projects") == ["gh/acme/widgets"])
-        #expect(try store.reader.texts("SELECT json_extract(payload, '$.project.slug') FROM events") == ["github/acme/widgets"],
-                "the raw payload keeps what CircleCI sent")
+        #expect(
+            try store.reader.texts("SELECT json_extract(payload, '$.project.slug') FROM events") == ["github/acme/widgets"],
+            "the raw payload keeps what CircleCI sent"
+        )
     }
 
     @Test func filtersFindAProjectByEitherSpelling() async throws {
@@ -58,12 +60,16 @@ import Testing
                 ('gh/acme/widgets', '', '2024-01-01', '2024-03-01', 'kept', 'x'), ('github/acme/widgets', 'main', '', '2024-02-01', NULL, 'x'),
                 ('bitbucket/acme/gadgets', '', '', '2024-02-01', NULL, 'x');
             INSERT INTO backfilled_pipelines VALUES ('pl1', 'github/acme/widgets', '2024-01-02', 0, 'x');
-            """, on: path)
+            """,
+            on: path
+        )
         let upgraded = try ArchiveStore(path: path)
         #expect(try upgraded.reader.texts("SELECT slug FROM projects ORDER BY slug") == ["bb/acme/gadgets", "circleci/a/b", "gh/acme/widgets"])
-        #expect(try upgraded.reader.texts("SELECT project_slug, branch, page_token FROM backfill_progress ORDER BY 1, 2") == [
-            "bb/acme/gadgets||NULL", "gh/acme/widgets||kept", "gh/acme/widgets|main|NULL",
-        ])
+        #expect(
+            try upgraded.reader.texts("SELECT project_slug, branch, page_token FROM backfill_progress ORDER BY 1, 2") == [
+                "bb/acme/gadgets||NULL", "gh/acme/widgets||kept", "gh/acme/widgets|main|NULL",
+            ]
+        )
         #expect(try upgraded.reader.texts("SELECT project_slug FROM backfilled_pipelines") == ["gh/acme/widgets"])
         try upgraded.close()
     }

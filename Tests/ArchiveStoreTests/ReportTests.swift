@@ -45,9 +45,18 @@ func fixtureArchive() async throws -> ArchiveStore {
     for (index, run) in fixtureRuns.enumerated() {
         let started = run.duration.map { Timestamp(microseconds: run.stoppedAt.microseconds - Int64($0 * 1_000_000)).iso8601 }
         let body = Fixtures.jobCompleted(
-            id: "event-\(index)", happenedAt: run.stoppedAt.iso8601, jobID: "job-\(index)", number: index, name: run.job,
-            status: run.status, startedAt: started, stoppedAt: run.stoppedAt.iso8601, workflowID: "wf-\(index)",
-            workflowName: run.workflow, pipeline: Fixtures.githubPipeline(id: "pl-\(run.revision)", revision: run.revision))
+            id: "event-\(index)",
+            happenedAt: run.stoppedAt.iso8601,
+            jobID: "job-\(index)",
+            number: index,
+            name: run.job,
+            status: run.status,
+            startedAt: started,
+            stoppedAt: run.stoppedAt.iso8601,
+            workflowID: "wf-\(index)",
+            workflowName: run.workflow,
+            pipeline: Fixtures.githubPipeline(id: "pl-\(run.revision)", revision: run.revision)
+        )
         #expect(try await store.receive(body) == .stored(id: "event-\(index)", completesRun: true))
     }
     return store
@@ -156,25 +165,42 @@ func report(_ produce: (inout RowCollector) throws -> Void) rethrows -> RowColle
     @Test func flakyJobsSucceededAndFailedOnTheSameRevision() async throws {
         let store = try await fixtureArchive()
         let result = try report { try store.reader.flakyReport(filter: RunFilter(), into: &$0) }
-        #expect(result.columns == [
-            "project", "workflow", "job", "flaky_revisions", "revisions", "reruns", "failed_runs", "failed_time_s", "last_flaky_failure_at",
-        ])
+        #expect(
+            result.columns == [
+                "project", "workflow", "job", "flaky_revisions", "revisions", "reruns", "failed_runs", "failed_time_s", "last_flaky_failure_at",
+            ]
+        )
         // "test" revisions: rev0 = runs 0,4,8 (success, canceled, success): not flaky;
         // rev1 = 1,5,9 (success x3); rev2 = 2,6,10 (failed, failed, error): never succeeded;
         // rev3 = 3,7 (success, success). So nothing is flaky yet.
         #expect(result.rows.isEmpty)
 
-        _ = try await store.receive(Fixtures.jobCompleted(
-            id: "rerun", happenedAt: "2024-06-05T00:00:00Z", jobID: "job-rerun", number: 99, name: "test", status: "success",
-            startedAt: "2024-06-04T23:59:00Z", stoppedAt: "2024-06-05T00:00:00Z", workflowID: "wf-rerun", workflowName: "build",
-            pipeline: Fixtures.githubPipeline(id: "pl-rev2", revision: "rev2")))
+        _ = try await store.receive(
+            Fixtures.jobCompleted(
+                id: "rerun",
+                happenedAt: "2024-06-05T00:00:00Z",
+                jobID: "job-rerun",
+                number: 99,
+                name: "test",
+                status: "success",
+                startedAt: "2024-06-04T23:59:00Z",
+                stoppedAt: "2024-06-05T00:00:00Z",
+                workflowID: "wf-rerun",
+                workflowName: "build",
+                pipeline: Fixtures.githubPipeline(id: "pl-rev2", revision: "rev2")
+            )
+        )
         let flaky = try report { try store.reader.flakyReport(filter: RunFilter(), into: &$0) }
         // rev2 now has three failures and a success: one flaky revision, three reruns,
         // failed runs of 20 + 60 + 100 seconds, the last of them at 10h.
-        #expect(flaky.rows == [[
-            .text("gh/acme/widgets"), .text("build"), .text("test"), .integer(1), .integer(4), .integer(3), .integer(3), .real(180),
-            .text("2024-06-03T10:00:00.000Z"),
-        ]])
+        #expect(
+            flaky.rows == [
+                [
+                    .text("gh/acme/widgets"), .text("build"), .text("test"), .integer(1), .integer(4), .integer(3), .integer(3), .real(180),
+                    .text("2024-06-03T10:00:00.000Z"),
+                ]
+            ]
+        )
     }
 
     @Test func failuresReportCountsRatesAndTheLastFailure() async throws {

@@ -51,23 +51,59 @@ import Testing
         upserts.add(ProjectRecord(id: "id", slug: "slug", name: "name", organizationID: "organization_id"), key: key)
         upserts.add(
             PipelineRecord(
-                id: "id", number: 7, projectID: "project_id", createdAt: Self.time(1), triggerType: "trigger_type",
-                triggerActorID: "trigger_actor_id", vcsProviderName: "vcs_provider_name", vcsTargetRepositoryURL: "vcs_target_repository_url",
-                vcsOriginRepositoryURL: "vcs_origin_repository_url", vcsRevision: "vcs_revision", vcsBranch: "vcs_branch", vcsTag: "vcs_tag",
-                commitSubject: "commit_subject", commitBody: "commit_body", commitAuthorName: "commit_author_name",
-                commitAuthorEmail: "commit_author_email", commitAuthoredAt: Self.time(2), commitCommitterName: "commit_committer_name",
-                commitCommitterEmail: "commit_committer_email", commitCommittedAt: Self.time(3), source: .api),
-            key: key)
+                id: "id",
+                number: 7,
+                projectID: "project_id",
+                createdAt: Self.time(1),
+                triggerType: "trigger_type",
+                triggerActorID: "trigger_actor_id",
+                vcsProviderName: "vcs_provider_name",
+                vcsTargetRepositoryURL: "vcs_target_repository_url",
+                vcsOriginRepositoryURL: "vcs_origin_repository_url",
+                vcsRevision: "vcs_revision",
+                vcsBranch: "vcs_branch",
+                vcsTag: "vcs_tag",
+                commitSubject: "commit_subject",
+                commitBody: "commit_body",
+                commitAuthorName: "commit_author_name",
+                commitAuthorEmail: "commit_author_email",
+                commitAuthoredAt: Self.time(2),
+                commitCommitterName: "commit_committer_name",
+                commitCommitterEmail: "commit_committer_email",
+                commitCommittedAt: Self.time(3),
+                source: .api
+            ),
+            key: key
+        )
         upserts.add(
             WorkflowRecord(
-                id: "id", name: "name", pipelineID: "pipeline_id", projectID: "project_id", status: "status", createdAt: Self.time(1),
-                stoppedAt: Self.time(2), url: "url", source: .api),
-            key: key)
+                id: "id",
+                name: "name",
+                pipelineID: "pipeline_id",
+                projectID: "project_id",
+                status: "status",
+                createdAt: Self.time(1),
+                stoppedAt: Self.time(2),
+                url: "url",
+                source: .api
+            ),
+            key: key
+        )
         upserts.add(
             JobRecord(
-                id: "id", number: 8, name: "name", status: "status", startedAt: Self.time(1), stoppedAt: Self.time(2),
-                workflowID: "workflow_id", pipelineID: "pipeline_id", projectID: "project_id", source: .api),
-            key: key)
+                id: "id",
+                number: 8,
+                name: "name",
+                status: "status",
+                startedAt: Self.time(1),
+                stoppedAt: Self.time(2),
+                workflowID: "workflow_id",
+                pipelineID: "pipeline_id",
+                projectID: "project_id",
+                source: .api
+            ),
+            key: key
+        )
         let rows = upserts.upserts
         try await store.pool.write { db in
             for upsert in rows { try store.context.statements.upsert(upsert, in: db) }
@@ -76,27 +112,46 @@ import Testing
         try expectRow(store, "SELECT * FROM organizations", named("id", "name").merging(keyed) { $1 })
         try expectRow(store, "SELECT * FROM projects", named("id", "slug", "name", "organization_id").merging(keyed) { $1 })
         try expectRow(
-            store, "SELECT * FROM pipelines",
+            store,
+            "SELECT * FROM pipelines",
             named(
-                "id", "project_id", "trigger_type", "trigger_actor_id", "vcs_provider_name", "vcs_target_repository_url",
-                "vcs_origin_repository_url", "vcs_revision", "vcs_branch", "vcs_tag", "commit_subject", "commit_body",
-                "commit_author_name", "commit_author_email", "commit_committer_name", "commit_committer_email"
+                "id",
+                "project_id",
+                "trigger_type",
+                "trigger_actor_id",
+                "vcs_provider_name",
+                "vcs_target_repository_url",
+                "vcs_origin_repository_url",
+                "vcs_revision",
+                "vcs_branch",
+                "vcs_tag",
+                "commit_subject",
+                "commit_body",
+                "commit_author_name",
+                "commit_author_email",
+                "commit_committer_name",
+                "commit_committer_email"
             ).merging(keyed) { $1 }.merging([
                 "number": .integer(7), "created_at": .text(Self.time(1).iso8601), "commit_authored_at": .text(Self.time(2).iso8601),
                 "commit_committed_at": .text(Self.time(3).iso8601), "source": .text("api"),
-            ]) { $1 })
+            ]) { $1 }
+        )
         try expectRow(
-            store, "SELECT * FROM workflows",
+            store,
+            "SELECT * FROM workflows",
             named("id", "name", "pipeline_id", "project_id", "status", "url").merging(keyed) { $1 }.merging([
                 "created_at": .text(Self.time(1).iso8601), "stopped_at": .text(Self.time(2).iso8601), "source": .text("api"),
                 "status_event_key": .text(key), "stopped_at_event_key": .text(key),
-            ]) { $1 })
+            ]) { $1 }
+        )
         try expectRow(
-            store, "SELECT * FROM jobs",
+            store,
+            "SELECT * FROM jobs",
             named("id", "name", "status", "workflow_id", "pipeline_id", "project_id").merging(keyed) { $1 }.merging([
                 "number": .integer(8), "started_at": .text(Self.time(1).iso8601), "stopped_at": .text(Self.time(2).iso8601),
                 "source": .text("api"),
-            ]) { $1 })
+            ]) { $1 }
+        )
     }
 
     @Test func everyEventAndRejectionColumnHoldsItsOwnField() async throws {
@@ -108,43 +163,61 @@ import Testing
             """
         _ = try await store.receive(Delivery(body: Array(body.utf8), receivedAt: Self.time(2)))
         try expectRow(
-            store, "SELECT * FROM events",
+            store,
+            "SELECT * FROM events",
             named("id", "type", "webhook_id", "webhook_name", "organization_id", "project_id", "pipeline_id", "workflow_id", "job_id")
                 .merging([
                     "happened_at": .text(Self.time(1).iso8601), "received_at": .text(Self.time(2).iso8601), "payload": .text(body),
-                ]) { $1 })
+                ]) { $1 }
+        )
 
         let bad = Array("{not json".utf8)
         _ = try await store.receive(Delivery(body: bad, headers: [("circleci-event-type", "event_type")], receivedAt: Self.time(3)))
         let digest = try #require(try store.reader.texts("SELECT body_sha256 FROM rejected_deliveries").first)
         #expect(digest.count == 64)
         try expectRow(
-            store, "SELECT * FROM rejected_deliveries",
+            store,
+            "SELECT * FROM rejected_deliveries",
             [
                 "id": .integer(1), "received_at": .text(Self.time(3).iso8601), "last_received_at": .text(Self.time(3).iso8601),
                 "attempts": .integer(1), "reason": .text("invalid JSON at byte 1: expected a string key"), "event_type": .text("event_type"),
                 "headers": .text(#"[["circleci-event-type","event_type"]]"#), "body": .blob(bad), "body_sha256": .text(digest),
-            ])
+            ]
+        )
     }
 
     @Test func everyBackfillColumnHoldsItsOwnField() async throws {
         let (store, _) = try makeStore()
         let progress = BackfillProgress(
-            projectSlug: "project_slug", branch: "branch", coveredFrom: Self.time(1), coveredTo: Self.time(2), pageToken: "page_token")
+            projectSlug: "project_slug",
+            branch: "branch",
+            coveredFrom: Self.time(1),
+            coveredTo: Self.time(2),
+            pageToken: "page_token"
+        )
         let pipeline = PipelineRecord(id: "pipeline_id", createdAt: Self.time(4), source: .api)
-        try await store.merge(BackfillBatch(
-            organization: nil, project: ProjectRecord(id: "p", slug: "project_slug"),
-            pipelines: [BackfilledPipeline(pipeline: pipeline, workflows: [], jobs: [], runsMissing: true)], progress: progress,
-            fetchedAt: Self.time(3)))
+        try await store.merge(
+            BackfillBatch(
+                organization: nil,
+                project: ProjectRecord(id: "p", slug: "project_slug"),
+                pipelines: [BackfilledPipeline(pipeline: pipeline, workflows: [], jobs: [], runsMissing: true)],
+                progress: progress,
+                fetchedAt: Self.time(3)
+            )
+        )
         try expectRow(
-            store, "SELECT * FROM backfill_progress",
+            store,
+            "SELECT * FROM backfill_progress",
             named("project_slug", "branch", "page_token").merging([
                 "covered_from": .text(Self.time(1).iso8601), "covered_to": .text(Self.time(2).iso8601), "updated_at": .text(Self.time(3).iso8601),
-            ]) { $1 })
+            ]) { $1 }
+        )
         try expectRow(
-            store, "SELECT * FROM backfilled_pipelines",
+            store,
+            "SELECT * FROM backfilled_pipelines",
             named("pipeline_id", "project_slug").merging([
                 "created_at": .text(Self.time(4).iso8601), "finished": .integer(0), "fetched_at": .text(Self.time(3).iso8601),
-            ]) { $1 })
+            ]) { $1 }
+        )
     }
 }

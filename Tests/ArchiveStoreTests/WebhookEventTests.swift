@@ -22,7 +22,9 @@ import Testing
     @Test func workflowCompletedCarriesPipelineCommitAndStatus() throws {
         let event = try parse(Fixtures.workflowCompleted())
         #expect(event.organization == OrganizationRecord(id: Fixtures.organizationID, name: "acme"))
-        #expect(event.project == ProjectRecord(id: Fixtures.projectID, slug: "gh/acme/widgets", name: "widgets", organizationID: Fixtures.organizationID))
+        #expect(
+            event.project == ProjectRecord(id: Fixtures.projectID, slug: "gh/acme/widgets", name: "widgets", organizationID: Fixtures.organizationID)
+        )
         let pipeline = try #require(event.pipeline)
         #expect(pipeline.number == 130)
         #expect(pipeline.projectID == Fixtures.projectID)
@@ -46,10 +48,20 @@ import Testing
     @Test func jobCompletedCarriesTheJobAndAWorkflowWithoutStatus() throws {
         let event = try parse(Fixtures.jobCompleted())
         let job = try #require(event.job)
-        #expect(job == JobRecord(
-            id: "c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f", number: 136, name: "test", status: "success",
-            startedAt: Timestamp(iso8601: "2024-03-05T10:11:28.841Z"), stoppedAt: Timestamp(iso8601: "2024-03-05T10:12:34.170Z"),
-            workflowID: Fixtures.workflowID, pipelineID: Fixtures.pipelineID, projectID: Fixtures.projectID))
+        #expect(
+            job
+                == JobRecord(
+                    id: "c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f",
+                    number: 136,
+                    name: "test",
+                    status: "success",
+                    startedAt: Timestamp(iso8601: "2024-03-05T10:11:28.841Z"),
+                    stoppedAt: Timestamp(iso8601: "2024-03-05T10:12:34.170Z"),
+                    workflowID: Fixtures.workflowID,
+                    pipelineID: Fixtures.pipelineID,
+                    projectID: Fixtures.projectID
+                )
+        )
         #expect(event.workflow?.status == nil)
         #expect(event.workflow?.name == "build-test-deploy")
         #expect(event.jobID == job.id)
@@ -122,8 +134,10 @@ import Testing
         (#"{"id":"a","type":"ping","happened_at":"last tuesday"}"#, "unparseable \"happened_at\""),
         (#"{"id":"a","type":"ping","happened_at":1612396143}"#, "\"happened_at\""),
         (#"{"id":"\#(String(repeating: "a", count: 257))","type":"ping","happened_at":"2021-02-03T23:49:03Z"}"#, "\"id\" longer than 256 bytes"),
-        (#"{"id":"a","type":"ping","happened_at":"2021-02-03T23:49:03Z","job":{"id":"\#(String(repeating: "é", count: 129))"}}"#,
-         "\"job.id\" longer than 256 bytes"),
+        (
+            #"{"id":"a","type":"ping","happened_at":"2021-02-03T23:49:03Z","job":{"id":"\#(String(repeating: "é", count: 129))"}}"#,
+            "\"job.id\" longer than 256 bytes"
+        ),
         (#"{"id":"a\u0000b","type":"ping","happened_at":"2021-02-03T23:49:03Z"}"#, "\"id\" contains a NUL character"),
     ])
     func malformedEventsAreRejectedWithAReason(text: String, reason: String) {

@@ -14,8 +14,11 @@ public enum APIFixtures {
 
     /// A GitHub project's pipeline item: `vcs` with the commit's subject and body only.
     public static func pipeline(
-        id: String = Fixtures.pipelineID, number: Int = 130, createdAt: String = "2024-03-05T10:10:03.544Z",
-        branch: String = "main", revision: String = "1dc6aa69429bff4806ad6afe58d3d8f57e25973e"
+        id: String = Fixtures.pipelineID,
+        number: Int = 130,
+        createdAt: String = "2024-03-05T10:10:03.544Z",
+        branch: String = "main",
+        revision: String = "1dc6aa69429bff4806ad6afe58d3d8f57e25973e"
     ) -> String {
         """
         {"id":"\(id)","errors":[],"project_slug":"gh/acme/widgets","updated_at":"\(createdAt)","number":\(number),\
@@ -40,9 +43,14 @@ public enum APIFixtures {
     }
 
     public static func workflow(
-        id: String = Fixtures.workflowID, pipelineID: String = Fixtures.pipelineID, pipelineNumber: Int = 130,
-        name: String = "build-test-deploy", status: String = "success", createdAt: String = "2024-03-05T10:10:03.616Z",
-        stoppedAt: String? = "2024-03-05T10:14:34.170Z", projectSlug: String = projectSlug
+        id: String = Fixtures.workflowID,
+        pipelineID: String = Fixtures.pipelineID,
+        pipelineNumber: Int = 130,
+        name: String = "build-test-deploy",
+        status: String = "success",
+        createdAt: String = "2024-03-05T10:10:03.616Z",
+        stoppedAt: String? = "2024-03-05T10:14:34.170Z",
+        projectSlug: String = projectSlug
     ) -> String {
         """
         {"pipeline_id":"\(pipelineID)","id":"\(id)","name":"\(name)","project_slug":"\(projectSlug)",\
@@ -52,8 +60,13 @@ public enum APIFixtures {
     }
 
     public static func job(
-        id: String = "c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f", number: Int? = 136, name: String = "test", status: String = "success",
-        type: String = "build", startedAt: String? = "2024-03-05T10:11:28.841Z", stoppedAt: String? = "2024-03-05T10:12:34.170Z"
+        id: String = "c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f",
+        number: Int? = 136,
+        name: String = "test",
+        status: String = "success",
+        type: String = "build",
+        startedAt: String? = "2024-03-05T10:11:28.841Z",
+        stoppedAt: String? = "2024-03-05T10:12:34.170Z"
     ) -> String {
         """
         {"dependencies":[],"id":"\(id)","name":"\(name)","project_slug":"gh/acme/widgets","status":"\(status)","type":"\(type)"\

@@ -74,12 +74,21 @@ public final class FakeCircleCI: Sendable {
         var quiet = Logger(label: "fake-circleci")
         quiet.logLevel = .critical
         let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) }, logger: quiet)
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
+            logger: quiet
+        )
         let task = Task { try await app.runService(gracefulShutdownSignals: []) }
         var iterator = ports.makeAsyncIterator()
         let port = await iterator.next() ?? 0
-        return ("http://127.0.0.1:\(port)/api/v2", { task.cancel(); _ = await task.result })
+        return (
+            "http://127.0.0.1:\(port)/api/v2",
+            {
+                task.cancel()
+                _ = await task.result
+            }
+        )
     }
 
     private func answer(_ request: Request) -> Response {
@@ -162,18 +171,35 @@ public func widgets(pipelines count: Int, runningNewest: Bool = true) -> FakeCir
         var jobs = [
             APIFixtures.job(id: "job-\(n)-lint", number: n * 10, name: "lint", startedAt: created, stoppedAt: stopped),
             APIFixtures.job(
-                id: "job-\(n)-test", number: n * 10 + 1, name: "test", status: running ? "running" : "success", startedAt: created,
-                stoppedAt: running ? nil : stopped),
+                id: "job-\(n)-test",
+                number: n * 10 + 1,
+                name: "test",
+                status: running ? "running" : "success",
+                startedAt: created,
+                stoppedAt: running ? nil : stopped
+            ),
         ]
-        if n % 3 == 0 { jobs.append(APIFixtures.job(id: "job-\(n)-hold", number: nil, name: "hold", type: "approval", startedAt: nil, stoppedAt: nil)) }
+        if n % 3 == 0 {
+            jobs.append(APIFixtures.job(id: "job-\(n)-hold", number: nil, name: "hold", type: "approval", startedAt: nil, stoppedAt: nil))
+        }
         let workflow = FakeCircleCI.Workflow(
             id: "workflow-\(n)",
             json: APIFixtures.workflow(
-                id: "workflow-\(n)", pipelineID: "pipeline-\(n)", pipelineNumber: n, name: "build", status: running ? "running" : "success",
-                createdAt: created, stoppedAt: running ? nil : stopped),
-            jobs: jobs)
+                id: "workflow-\(n)",
+                pipelineID: "pipeline-\(n)",
+                pipelineNumber: n,
+                name: "build",
+                status: running ? "running" : "success",
+                createdAt: created,
+                stoppedAt: running ? nil : stopped
+            ),
+            jobs: jobs
+        )
         return FakeCircleCI.Pipeline(
-            id: "pipeline-\(n)", json: APIFixtures.pipeline(id: "pipeline-\(n)", number: n, createdAt: created), workflows: [workflow])
+            id: "pipeline-\(n)",
+            json: APIFixtures.pipeline(id: "pipeline-\(n)", number: n, createdAt: created),
+            workflows: [workflow]
+        )
     }
     return FakeCircleCI.Project(json: APIFixtures.project, pipelines: pipelines)
 }

@@ -15,7 +15,12 @@ public enum Fixtures {
         """
 
     /// A GitHub OAuth project's pipeline map, with `vcs`.
-    public static func githubPipeline(id: String = pipelineID, number: Int = 130, branch: String = "main", revision: String = "1dc6aa69429bff4806ad6afe58d3d8f57e25973e") -> String {
+    public static func githubPipeline(
+        id: String = pipelineID,
+        number: Int = 130,
+        branch: String = "main",
+        revision: String = "1dc6aa69429bff4806ad6afe58d3d8f57e25973e"
+    ) -> String {
         """
         {"id":"\(id)","number":\(number),"created_at":"2024-03-05T10:10:03.544Z",\
         "trigger":{"type":"webhook","actor":{"id":"5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9"}},\
@@ -171,4 +176,3 @@ public func makeTemporaryDirectory() throws -> URL {
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
 }
-

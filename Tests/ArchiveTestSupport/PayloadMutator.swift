@@ -76,7 +76,8 @@ public struct PayloadMutator {
         switch Int.random(in: 0..<5, using: &generator) {
         case 0: bytes[at] ^= UInt8(1) << UInt8.random(in: 0..<8, using: &generator)
         case 1: bytes.removeSubrange(at..<min(bytes.count, at + Int.random(in: 1...40, using: &generator)))
-        case 2: bytes.insert(contentsOf: (0..<Int.random(in: 1...8, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }, at: at)
+        case 2:
+            bytes.insert(contentsOf: (0..<Int.random(in: 1...8, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }, at: at)
         case 3: bytes.removeSubrange(at...)
         default: bytes.insert(contentsOf: Array(#"\ud800"#.utf8), at: at)
         }
@@ -104,9 +105,9 @@ private enum PathStep: Hashable {
     case index(Int)
 }
 
-private extension JSONValue {
+extension JSONValue {
     /// Every path to a value, the root included.
-    func paths(prefix: [PathStep] = []) -> [[PathStep]] {
+    fileprivate func paths(prefix: [PathStep] = []) -> [[PathStep]] {
         switch self {
         case .object(let members):
             return [prefix] + members.keys.sorted().flatMap { members[$0]!.paths(prefix: prefix + [.key($0)]) }
@@ -117,7 +118,7 @@ private extension JSONValue {
         }
     }
 
-    func replacing(at path: [PathStep], with value: JSONValue) -> JSONValue {
+    fileprivate func replacing(at path: [PathStep], with value: JSONValue) -> JSONValue {
         guard let step = path.first else { return value }
         let rest = Array(path.dropFirst())
         switch (self, step) {
@@ -132,7 +133,7 @@ private extension JSONValue {
         }
     }
 
-    func removing(at path: [PathStep]) -> JSONValue {
+    fileprivate func removing(at path: [PathStep]) -> JSONValue {
         guard let step = path.first else { return .null }
         let rest = Array(path.dropFirst())
         switch (self, step) {

@@ -63,7 +63,8 @@ private final class Flag: @unchecked Sendable {
 /// A `POST /webhooks/circleci` carrying `body` signed with `secret` as CircleCI signs it, on a
 /// connection the server closes after answering.
 public func signedDeliveryRequest(_ body: [UInt8], secret: String) -> [UInt8] {
-    let head = "POST /webhooks/circleci HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
+    let head =
+        "POST /webhooks/circleci HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
         + "Content-Length: \(body.count)\r\ncircleci-signature: \(signature(for: body, secret: secret))\r\n\r\n"
     return Array(head.utf8) + body
 }

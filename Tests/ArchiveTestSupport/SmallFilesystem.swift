@@ -29,10 +29,12 @@ public final class SmallFilesystem: Sendable {
 
     /// Fills the free space with a file, so the next write that needs a new block fails with ENOSPC.
     public func fill() throws {
-        let handle = try FileHandle(forWritingTo: { () -> URL in
-            FileManager.default.createFile(atPath: filler.path, contents: nil)
-            return filler
-        }())
+        let handle = try FileHandle(
+            forWritingTo: { () -> URL in
+                FileManager.default.createFile(atPath: filler.path, contents: nil)
+                return filler
+            }()
+        )
         defer { try? handle.close() }
         let block = Data(repeating: 0xAB, count: 64 * 1024)
         while (try? handle.write(contentsOf: block)) != nil {}

@@ -15,8 +15,10 @@ import Testing
         let result = try await run(arguments, environment: ["CIRCLE_TOKEN": FakeCircleCI.token])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.isEmpty)
-        #expect(result.stderr.hasPrefix("backfilled gh/acme/widgets: 5 pipelines, 5 workflows, 10 jobs (skipped 1 approval job), 13 requests, "),
-                "\(result.stderr)")
+        #expect(
+            result.stderr.hasPrefix("backfilled gh/acme/widgets: 5 pipelines, 5 workflows, 10 jobs (skipped 1 approval job), 13 requests, "),
+            "\(result.stderr)"
+        )
         #expect(!result.stderr.contains(FakeCircleCI.token))
         let reader = try ArchiveReader.open(path: path)
         var rows = RowCollector()
@@ -43,10 +45,14 @@ import Testing
         let arguments = ["backfill", "--db", path, "--project", "github/acme/widgets", "--api-url", url, "--since", "30d"]
         let result = try await run(arguments, environment: ["CIRCLE_TOKEN": FakeCircleCI.token])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stderr.contains("CircleCI has no /pipeline/pipeline-2/workflow (404); skipped pipeline 2 for now, the next run asks again"),
-                "\(result.stderr)")
-        #expect(result.stderr.contains("backfilled gh/acme/widgets: 4 pipelines (skipped 1 CircleCI answered 404 for; the next run asks again)"),
-                "\(result.stderr)")
+        #expect(
+            result.stderr.contains("CircleCI has no /pipeline/pipeline-2/workflow (404); skipped pipeline 2 for now, the next run asks again"),
+            "\(result.stderr)"
+        )
+        #expect(
+            result.stderr.contains("backfilled gh/acme/widgets: 4 pipelines (skipped 1 CircleCI answered 404 for; the next run asks again)"),
+            "\(result.stderr)"
+        )
         let again = try await run(arguments, environment: ["CIRCLE_TOKEN": FakeCircleCI.token])
         #expect(again.status == 0 && again.stderr.contains("backfilled gh/acme/widgets: 1 pipeline,"), "\(again.stderr)")
     }
@@ -102,7 +108,8 @@ import Testing
         #expect(stderr.contains("interrupted; every page stored so far is kept"), "\(stderr)")
         let resumed = try await run(
             ["backfill", "--db", path, "--project", APIFixtures.projectSlug, "--api-url", url, "--since", "30d"],
-            environment: ["CIRCLE_TOKEN": FakeCircleCI.token])
+            environment: ["CIRCLE_TOKEN": FakeCircleCI.token]
+        )
         #expect(resumed.status == 0)
         #expect(resumed.stderr.hasPrefix("backfilled gh/acme/widgets: 5 pipelines"), "the first page was kept: \(resumed.stderr)")
     }

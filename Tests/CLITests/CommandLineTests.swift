@@ -1,11 +1,12 @@
 import ArchiveModel
 import ArchiveServer
 import ArchiveStore
-import ArgumentParser
-@testable import CircleArchiveCLI
 import ArchiveTestSupport
+import ArgumentParser
 import Foundation
 import Testing
+
+@testable import CircleArchiveCLI
 
 /// The built `circle-archive` binary, next to the test bundle.
 let binary: URL = {
@@ -55,8 +56,10 @@ private func runToCompletion(_ arguments: [String], stdin: String?, environment:
     stderrDone.wait()
     process.waitUntilExit()
     return CommandResult(
-        status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
-        stderr: String(decoding: stderrData.data, as: UTF8.self))
+        status: process.terminationStatus,
+        stdout: String(decoding: stdoutData, as: UTF8.self),
+        stderr: String(decoding: stderrData.data, as: UTF8.self)
+    )
 }
 
 final class DataBox: @unchecked Sendable {
@@ -144,8 +147,12 @@ func populatedArchive() async throws -> String {
         #expect(fromEnvironment.metricsSeriesLimit == 9 && fromEnvironment.durability == .normal)
 
         let fromFlags = try resolve(
-            ["--db", "/flag/a.sqlite", "--host", "::1", "--port", "9002", "--max-body-bytes", "4096", "--request-timeout", "20",
-             "--max-connections", "8", "--metrics-series-limit", "10", "--durability", "full"], environment)
+            [
+                "--db", "/flag/a.sqlite", "--host", "::1", "--port", "9002", "--max-body-bytes", "4096", "--request-timeout", "20",
+                "--max-connections", "8", "--metrics-series-limit", "10", "--durability", "full",
+            ],
+            environment
+        )
         #expect(fromFlags.databasePath == "/flag/a.sqlite" && fromFlags.host == "::1" && fromFlags.port == 9002)
         #expect(fromFlags.maxBodyBytes == 4096 && fromFlags.requestTimeout == 20 && fromFlags.maxConnections == 8)
         #expect(fromFlags.metricsSeriesLimit == 10 && fromFlags.durability == .full)
@@ -164,7 +171,10 @@ func populatedArchive() async throws -> String {
     /// The message names what would have been valid.
     @Test func anUnparseableVariableNamesTheValidValues() async throws {
         let durability = try await run(["serve"], environment: ["CIRCLE_ARCHIVE_SECRETS": "s", "CIRCLE_ARCHIVE_DURABILITY": "fast"])
-        #expect(durability.stderr.contains("CIRCLE_ARCHIVE_DURABILITY is not a valid value: fast (valid values: full, normal)"), "\(durability.stderr)")
+        #expect(
+            durability.stderr.contains("CIRCLE_ARCHIVE_DURABILITY is not a valid value: fast (valid values: full, normal)"),
+            "\(durability.stderr)"
+        )
         let port = try await run(["serve"], environment: ["CIRCLE_ARCHIVE_SECRETS": "s", "CIRCLE_ARCHIVE_PORT": "http"])
         #expect(port.stderr.contains("CIRCLE_ARCHIVE_PORT is not a valid value: http (a whole number)"), "\(port.stderr)")
     }
@@ -193,7 +203,9 @@ func populatedArchive() async throws -> String {
             Issue.record("json output is not an array")
             return
         }
-        #expect(rows.first == .object(["job_name": .string("say-hello"), "job_number": .integer(12), "duration_seconds": .double(22.547), "tag": .null]))
+        #expect(
+            rows.first == .object(["job_name": .string("say-hello"), "job_number": .integer(12), "duration_seconds": .double(22.547), "tag": .null])
+        )
         let jsonl = try await run(["query", "--db", path, "-f", "jsonl", sql])
         #expect(jsonl.stdout.split(separator: "\n").count == 2)
         let table = try await run(["query", "--db", path, sql])
@@ -204,7 +216,10 @@ func populatedArchive() async throws -> String {
 
     @Test func queryReadsSQLFromStdin() async throws {
         let path = try await populatedArchive()
-        let result = try await run(["query", "--db", path, "--format", "csv", "-"], stdin: "SELECT type, count(*) AS n FROM events GROUP BY type ORDER BY type\n")
+        let result = try await run(
+            ["query", "--db", path, "--format", "csv", "-"],
+            stdin: "SELECT type, count(*) AS n FROM events GROUP BY type ORDER BY type\n"
+        )
         #expect(result.status == 0)
         #expect(result.stdout == "type,n\r\njob-completed,2\r\nping,1\r\nworkflow-completed,1\r\n")
         #expect(try await run(["query", "--db", path, "-"], stdin: "  \n").status == 1)
@@ -260,7 +275,8 @@ func populatedArchive() async throws -> String {
 @Suite struct HelpTests {
     /// Each command with its path, e.g. `report durations`.
     static func commands(
-        under command: any ParsableCommand.Type = CircleArchive.self, path: [String] = []
+        under command: any ParsableCommand.Type = CircleArchive.self,
+        path: [String] = []
     ) -> [(path: String, type: any ParsableCommand.Type)] {
         let subcommands = command.configuration.subcommands
         let here = path.isEmpty ? [] : [(path.joined(separator: " "), command)]

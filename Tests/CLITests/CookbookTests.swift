@@ -1,7 +1,8 @@
-@testable import ArchiveModel
-@testable import ArchiveStore
 import Foundation
 import Testing
+
+@testable import ArchiveModel
+@testable import ArchiveStore
 
 /// README's SQL cookbook runs as written against an archive built by the ingest path, so a schema
 /// change that breaks one of its queries fails here.

@@ -62,7 +62,8 @@ struct DeploymentFilesTests {
     /// archiver's defaults without nginx or Caddy.
     @Test func theProxyAndReplicationExamplesMatchTheDefaults() throws {
         func text(_ path: String) throws -> String { try String(contentsOf: Self.root.appendingPathComponent(path), encoding: .utf8) }
-        let nginx = try text("deploy/nginx.conf"), caddy = try text("deploy/Caddyfile")
+        let nginx = try text("deploy/nginx.conf")
+        let caddy = try text("deploy/Caddyfile")
         let upstream = "127.0.0.1:\(ServeConfiguration.defaultPort)"
         #expect(nginx.contains("server \(upstream);") && caddy.contains("reverse_proxy \(upstream)"))
         // The proxies' body limit is the archiver's.
@@ -75,7 +76,9 @@ struct DeploymentFilesTests {
         // Litestream replicates the file the image and compose use.
         let litestream = try Self.yaml("deploy/litestream.yml")
         let databases = try #require(litestream["dbs"] as? [[String: Any]])
-        let environment = try #require((try Self.yaml("docker-compose.yml")["services"] as? [String: [String: Any]])?["archive"]?["environment"] as? [String: Any])
+        let environment = try #require(
+            (try Self.yaml("docker-compose.yml")["services"] as? [String: [String: Any]])?["archive"]?["environment"] as? [String: Any]
+        )
         #expect(databases.map { $0["path"] as? String } == [environment["CIRCLE_ARCHIVE_DB"] as? String])
     }
 

@@ -7,8 +7,20 @@ import Testing
 let sampleEvents: [String] = [
     Fixtures.ping, Fixtures.workflowCompleted(), Fixtures.jobCompleted(), Fixtures.gitlabWorkflowCompleted,
     Fixtures.gitlabJobCompleted, Fixtures.githubAppJobCompleted, Fixtures.futureEvent,
-    Fixtures.workflowCompleted(id: "c1", happenedAt: "2024-03-05T11:00:01Z", workflowID: "wf-c", status: "canceled", stoppedAt: "2024-03-05T11:00:01Z"),
-    Fixtures.workflowCompleted(id: "c2", happenedAt: "2024-03-05T11:00:02Z", workflowID: "wf-c", status: "canceled", stoppedAt: "2024-03-05T11:00:02Z"),
+    Fixtures.workflowCompleted(
+        id: "c1",
+        happenedAt: "2024-03-05T11:00:01Z",
+        workflowID: "wf-c",
+        status: "canceled",
+        stoppedAt: "2024-03-05T11:00:01Z"
+    ),
+    Fixtures.workflowCompleted(
+        id: "c2",
+        happenedAt: "2024-03-05T11:00:02Z",
+        workflowID: "wf-c",
+        status: "canceled",
+        stoppedAt: "2024-03-05T11:00:02Z"
+    ),
     Fixtures.jobCompleted(id: "c3", happenedAt: "2024-03-05T11:00:03Z", jobID: "job-c", name: "lint", status: "canceled", workflowID: "wf-c"),
 ]
 

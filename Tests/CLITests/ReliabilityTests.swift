@@ -13,10 +13,12 @@ import Testing
     }
 
     func eventIDs(_ path: String) throws -> Set<String> {
-        Set(try rows(path, "SELECT id FROM events").compactMap { row -> String? in
-            guard case .text(let id) = row[0] else { return nil }
-            return id
-        })
+        Set(
+            try rows(path, "SELECT id FROM events").compactMap { row -> String? in
+                guard case .text(let id) = row[0] else { return nil }
+                return id
+            }
+        )
     }
 
     func rows(_ path: String, _ sql: String) throws -> [[SQLValue]] {

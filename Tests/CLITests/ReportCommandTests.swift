@@ -39,8 +39,10 @@ func reportArchive() async throws -> String {
         let lines = csv.stdout.split(separator: "\r\n")
         #expect(lines.first == "project,job,runs,succeeded,failed,canceled,success_rate,mean_s,stddev_s,min_s,p50_s,p90_s,p95_s,p99_s,max_s")
         #expect(lines.contains("gh/acme/widgets,test,1,1,0,0,1.0,65.329,,65.329,65.329,65.329,65.329,65.329,65.329"))
-        for subcommand in [["durations", "--by", "workflow"], ["durations", "--by", "branch"], ["durations", "--by", "project"],
-                           ["trend", "--every", "day"], ["flaky"], ["failures"], ["slowest", "--limit", "2"]] {
+        for subcommand in [
+            ["durations", "--by", "workflow"], ["durations", "--by", "branch"], ["durations", "--by", "project"],
+            ["trend", "--every", "day"], ["flaky"], ["failures"], ["slowest", "--limit", "2"],
+        ] {
             for format in ["table", "json", "jsonl", "markdown"] {
                 let result = try await run(["report"] + subcommand + ["--db", path, "--format", format])
                 #expect(result.status == 0, "\(subcommand) \(format): \(result.stderr)")
@@ -68,11 +70,17 @@ func reportArchive() async throws -> String {
     @Test func aFilterThatMatchesNothingSaysSo() async throws {
         let path = try await reportArchive()
         let cases: [([String], String)] = [
-            (["--project", "gh/acme/widgts"], "warning: --project gh/acme/widgts matches no project; the archive has circleci/9z8Pam/AHWysF, circleci/DdaVtNus/6EkDPZoN, gh/acme/widgets"),
+            (
+                ["--project", "gh/acme/widgts"],
+                "warning: --project gh/acme/widgts matches no project; the archive has circleci/9z8Pam/AHWysF, circleci/DdaVtNus/6EkDPZoN, gh/acme/widgets"
+            ),
             (["--job", "tset"], "warning: --job tset matches no job in the archive"),
             (["--workflow", "nightly"], "warning: --workflow nightly matches no workflow in the archive"),
             (["--branch", "mian"], "warning: --branch mian matches no pipeline's branch in the archive"),
-            (["--since", "2024-06-01", "--until", "2024-05-01"], "warning: --since 2024-06-01T00:00:00.000Z is not before --until 2024-05-01T00:00:00.000Z"),
+            (
+                ["--since", "2024-06-01", "--until", "2024-05-01"],
+                "warning: --since 2024-06-01T00:00:00.000Z is not before --until 2024-05-01T00:00:00.000Z"
+            ),
         ]
         for (filter, warning) in cases {
             for command in [["report", "slowest"], ["report", "durations", "--by", "workflow"], ["export", "jobs"]] {
@@ -82,7 +90,9 @@ func reportArchive() async throws -> String {
                 #expect(result.stderr.contains(warning), "\(command) \(filter): \(result.stderr)")
             }
         }
-        let oneTypo = try await run(["report", "slowest", "--db", path, "-f", "csv", "--project", "gh/acme/widgets", "--project", "github/acme/gadgets"])
+        let oneTypo = try await run([
+            "report", "slowest", "--db", path, "-f", "csv", "--project", "gh/acme/widgets", "--project", "github/acme/gadgets",
+        ])
         #expect(oneTypo.stdout.split(separator: "\r\n").count > 1)
         #expect(oneTypo.stderr.contains("--project gh/acme/gadgets matches no project"), "named in the stored spelling: \(oneTypo.stderr)")
         let quiet = try await run(["report", "slowest", "--db", path, "-f", "csv", "--job", "test", "--since", "0m"])
@@ -151,7 +161,10 @@ func reportArchive() async throws -> String {
         let path = try await reportArchive()
         let stats = try await run(["stats", "--db", path, "--format", "csv"])
         #expect(stats.status == 0)
-        for line in ["schema_version,0004_canonical_project_slugs", "quick_check,ok", "counters.rejected_deliveries_dropped,0", "rows.events,10", "rows.jobs,4", "first_event_at,2024-03-05T10:12:34.279Z"] {
+        for line in [
+            "schema_version,0004_canonical_project_slugs", "quick_check,ok", "counters.rejected_deliveries_dropped,0", "rows.events,10",
+            "rows.jobs,4", "first_event_at,2024-03-05T10:12:34.279Z",
+        ] {
             #expect(stats.stdout.contains(line + "\r\n"), "\(line)")
         }
         let copy = try makeTemporaryDirectory().appendingPathComponent("copy.sqlite").path
@@ -176,5 +189,9 @@ func runPython(_ script: String, arguments: [String]) throws -> CommandResult {
     let stdout = output.fileHandleForReading.readDataToEndOfFile()
     let stderr = errors.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    return CommandResult(
+        status: process.terminationStatus,
+        stdout: String(decoding: stdout, as: UTF8.self),
+        stderr: String(decoding: stderr, as: UTF8.self)
+    )
 }

@@ -54,18 +54,27 @@ import Testing
 
     @Test func csvWritesEveryIntegerAndSeparatorExactly() throws {
         let extremes: [[SQLValue]] = [[.integer(0), .integer(Int64.min), .integer(Int64.max), .text("a\rb"), .text("\"")]]
-        #expect(try render(.csv, rows: extremes).split(separator: "\r\n", omittingEmptySubsequences: false)[1]
-            == "0,-9223372036854775808,9223372036854775807,\"a\rb\",\"\"\"\"")
+        #expect(
+            try render(.csv, rows: extremes).split(separator: "\r\n", omittingEmptySubsequences: false)[1]
+                == "0,-9223372036854775808,9223372036854775807,\"a\rb\",\"\"\"\""
+        )
     }
 
     @Test func jsonIsAnArrayOfObjectsWithTypedValues() throws {
         let text = try render(.json)
         let parsed = try JSONValue(parsing: Array(text.utf8))
-        #expect(parsed == .array([
-            .object(["name": .string("build"), "runs": .integer(12), "mean_s": .double(65.5), "note": .string("plain"), "raw": .string("AP8=")]),
-            .object(["name": .string("té|st"), "runs": .integer(-3), "mean_s": .null, "note": .string("a, \"quoted\"\nsecond line"), "raw": .null]),
-            .object(["name": .string(""), "runs": .null, "mean_s": .double(0.25), "note": .null, "raw": .null]),
-        ]))
+        #expect(
+            parsed
+                == .array([
+                    .object([
+                        "name": .string("build"), "runs": .integer(12), "mean_s": .double(65.5), "note": .string("plain"), "raw": .string("AP8="),
+                    ]),
+                    .object([
+                        "name": .string("té|st"), "runs": .integer(-3), "mean_s": .null, "note": .string("a, \"quoted\"\nsecond line"), "raw": .null,
+                    ]),
+                    .object(["name": .string(""), "runs": .null, "mean_s": .double(0.25), "note": .null, "raw": .null]),
+                ])
+        )
         #expect(try render(.json, rows: []) == "[]\n")
     }
 

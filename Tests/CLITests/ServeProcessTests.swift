@@ -114,11 +114,16 @@ final class ServerProcess: @unchecked Sendable {
         try "# CircleCI webhook secrets\n\nfrom-file\n".write(to: secretFile, atomically: true, encoding: .utf8)
         chmod(secretFile.path, 0o644)
         let server = try ServerProcess(
-            arguments: ["--db", directory.appendingPathComponent("a.sqlite").path, "--secret-file", secretFile.path], environment: [:])
+            arguments: ["--db", directory.appendingPathComponent("a.sqlite").path, "--secret-file", secretFile.path],
+            environment: [:]
+        )
         let port = try await blockingWork { try server.waitForPort() }
         let bytes = Array(Fixtures.ping.utf8)
         for (secretValue, status) in [("from-file", 200), ("# CircleCI webhook secrets", 401)] {
-            #expect(try await blockingWork { try rawHTTPExchange(port: port, request: signedDeliveryRequest(bytes, secret: secretValue)) }.status == status)
+            #expect(
+                try await blockingWork { try rawHTTPExchange(port: port, request: signedDeliveryRequest(bytes, secret: secretValue)) }.status
+                    == status
+            )
         }
         #expect(try await blockingWork { server.stop() } == 0)
         #expect(server.output.contains("Warning: secret file \(secretFile.path) can be read by other users (mode 644)"))
@@ -150,7 +155,8 @@ final class ServerProcess: @unchecked Sendable {
         let port = try freePort()
         let server = try ServerProcess(
             arguments: ["--db", directory.appendingPathComponent("a.sqlite").path, "--log-level", "warning", "--port", "\(port)"],
-            environment: ["CIRCLE_ARCHIVE_SECRETS": "s"])
+            environment: ["CIRCLE_ARCHIVE_SECRETS": "s"]
+        )
         // The server announces nothing at this level: the first delivery retries until it listens.
         #expect(try await blockingWork { try deliverPingOnceListening(port: port, signedWith: "s") } == 200)
         #expect(try await blockingWork { try deliverPingOnceListening(port: port, signedWith: "wrong") } == 401)
@@ -166,7 +172,8 @@ final class ServerProcess: @unchecked Sendable {
         let port = try freePort()
         let server = try ServerProcess(
             arguments: ["--db", directory.appendingPathComponent("a.sqlite").path, "--log-format", "json", "--port", "\(port)"],
-            environment: ["CIRCLE_ARCHIVE_SECRETS": "s"])
+            environment: ["CIRCLE_ARCHIVE_SECRETS": "s"]
+        )
         #expect(try await blockingWork { try deliverPingOnceListening(port: port, signedWith: "s") } == 200)
         #expect(try await blockingWork { try deliverPingOnceListening(port: port, signedWith: "wrong") } == 401)
         #expect(try await blockingWork { server.stop() } == 0)
@@ -196,7 +203,8 @@ final class ServerProcess: @unchecked Sendable {
         let (first, port) = try await ServerProcess.started()
         let second = try await run(
             ["serve", "--db", try makeTemporaryDirectory().appendingPathComponent("b.sqlite").path, "--port", "\(port)"],
-            environment: ["CIRCLE_ARCHIVE_SECRETS": "s"])
+            environment: ["CIRCLE_ARCHIVE_SECRETS": "s"]
+        )
         #expect(second.status == 1)
         #expect(second.stderr.contains("Error: 127.0.0.1:\(port) is in use; choose another with --port or CIRCLE_ARCHIVE_PORT"), "\(second.stderr)")
         #expect(!second.stderr.contains("serving") && !second.stderr.contains("errno"), "\(second.stderr)")
