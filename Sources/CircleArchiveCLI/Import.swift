@@ -120,8 +120,9 @@ struct Import: AsyncParsableCommand {
         try await withThrowingTaskGroup(of: Committed.self) { group in
             var committing = false
             func submit() async throws {
-                if committing, let done = try await group.next() { try record(done) }
+                // Parse this batch while the previous one commits, then wait for that commit.
                 let (prepared, batchSources) = (batch.map(PreparedDelivery.init), sources)
+                if committing, let done = try await group.next() { try record(done) }
                 group.addTask { Committed(results: await store.commit(prepared), sources: batchSources) }
                 committing = true
                 batch.removeAll(keepingCapacity: true)
