@@ -34,12 +34,8 @@ extension SQLValue: Hashable {
         case (.integer(let left), .integer(let right)): left == right
         case (.real(let left), .real(let right)): left == right
         case (.blob(let left), .blob(let right)): left == right
-        case (.text(var left), .text(var right)):
-            left.withUTF8 { left in
-                right.withUTF8 { right in
-                    left.count == right.count && (left.isEmpty || memcmp(left.baseAddress!, right.baseAddress!, left.count) == 0)
-                }
-            }
+        case (.text(let left), .text(let right)):
+            bytesEqual(left.utf8, right.utf8)
         default: false
         }
     }
@@ -54,15 +50,27 @@ extension SQLValue: Hashable {
         case .real(let double):
             hasher.combine(2)
             hasher.combine(double)
-        case .text(var text):
+        case .text(let text):
+            // String's own hash: texts equal byte for byte are equal Strings, so they hash alike
+            // (and it is the fastest hash of a String); canonically equivalent texts that differ in
+            // bytes merely collide.
             hasher.combine(3)
-            text.withUTF8 { bytes in
-                hasher.combine(bytes.count)
-                hasher.combine(bytes: UnsafeRawBufferPointer(bytes))
-            }
+            hasher.combine(text)
         case .blob(let bytes):
             hasher.combine(4)
             hasher.combine(bytes)
         }
     }
+}
+
+/// Byte-for-byte equality of two UTF-8 views, with `memcmp` where both are contiguous (native
+/// Swift strings are).
+private func bytesEqual(_ left: String.UTF8View, _ right: String.UTF8View) -> Bool {
+    guard left.count == right.count else { return false }
+    let compared = left.withContiguousStorageIfAvailable { left in
+        right.withContiguousStorageIfAvailable { right in
+            left.isEmpty || memcmp(left.baseAddress!, right.baseAddress!, left.count) == 0
+        }
+    }
+    return (compared ?? nil) ?? left.elementsEqual(right)
 }
