@@ -9,6 +9,8 @@ public enum RunStatus {
     /// `queued`, `on_hold`, `failing`, `blocked`, …) means it may still change.
     public static let terminal: Set<String> = Set([success, canceled, "not_run"] + failures)
 
+    /// Inlinable: reports call it once per run, from another module.
+    @inlinable
     public static func isFailure(_ status: String?) -> Bool {
         status.map(failures.contains) ?? false
     }
