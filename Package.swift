@@ -34,6 +34,7 @@ let package = Package(
             resources: [
                 .embedInCode("0001_initial.sql"), .embedInCode("0002_archive_counters.sql"), .embedInCode("0003_backfill.sql"),
                 .embedInCode("0004_canonical_project_slugs.sql"),
+                .embedInCode("0005_enrichment.sql"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -154,7 +155,7 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             dependencies: [
-                "CircleArchiveCLI", "ArchiveModel", "ArchiveServer", "ArchiveStore", "ArchiveTestSupport", "circle-archive",
+                "CircleArchiveCLI", "ArchiveMigrations", "ArchiveModel", "ArchiveServer", "ArchiveStore", "ArchiveTestSupport", "circle-archive",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings

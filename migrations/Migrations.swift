@@ -19,5 +19,6 @@ public enum Migrations {
             id: "0004_canonical_project_slugs",
             sql: String(decoding: PackageResources._004_canonical_project_slugs_sql, as: UTF8.self)
         ),
+        Migration(id: "0005_enrichment", sql: String(decoding: PackageResources._005_enrichment_sql, as: UTF8.self)),
     ]
 }

@@ -32,17 +32,22 @@ public final class ArchiveStore: Sendable {
         /// carried and how long it took. The server records these in `/metrics`; the store keeps
         /// no metrics of its own.
         public var onCommit: (@Sendable (_ deliveries: Int, _ duration: Duration) -> Void)?
+        /// Queue each newly archived numbered job for enrichment (`enrichment_queue`), in the
+        /// transaction that archives its event: on when `serve` has an API token.
+        public var queuesEnrichment: Bool
 
         public init(
             durability: Durability = .full,
             busyTimeout: TimeInterval = 5,
             rejectedLimit: RejectedLimit = RejectedLimit(),
-            onCommit: (@Sendable (_ deliveries: Int, _ duration: Duration) -> Void)? = nil
+            onCommit: (@Sendable (_ deliveries: Int, _ duration: Duration) -> Void)? = nil,
+            queuesEnrichment: Bool = false
         ) {
             self.durability = durability
             self.busyTimeout = busyTimeout
             self.rejectedLimit = rejectedLimit
             self.onCommit = onCommit
+            self.queuesEnrichment = queuesEnrichment
         }
     }
 
@@ -68,11 +73,13 @@ public final class ArchiveStore: Sendable {
         let transactions = Atomic<Int>(0)
         let deliveries = Atomic<Int>(0)
         let onCommit: (@Sendable (Int, Duration) -> Void)?
+        let queuesEnrichment: Bool
 
-        init(rejectedLimit: RejectedLimit, checkpointer: Checkpointer, onCommit: (@Sendable (Int, Duration) -> Void)?) {
-            self.rejectedLimit = rejectedLimit
+        init(options: Options, checkpointer: Checkpointer) {
+            rejectedLimit = options.rejectedLimit
             self.checkpointer = checkpointer
-            self.onCommit = onCommit
+            onCommit = options.onCommit
+            queuesEnrichment = options.queuesEnrichment
         }
 
         /// Counts a committed transaction and remembers the event ids it settled.
@@ -177,7 +184,7 @@ public final class ArchiveStore: Sendable {
         }
         let checkpointer = try Checkpointer(path: path)
         pool.writeWithoutTransaction { db in checkpointer.install(on: db) }
-        let context = WriteContext(rejectedLimit: options.rejectedLimit, checkpointer: checkpointer, onCommit: options.onCommit)
+        let context = WriteContext(options: options, checkpointer: checkpointer)
         self.context = context
         groupCommit = GroupCommit { [pool] prepared in Self.commitNow(prepared, pool: pool, context: context) }
         try migrate()
@@ -345,6 +352,12 @@ public final class ArchiveStore: Sendable {
                 try context.statements.insertEvent(ArchivedEvent(event: event, payload: payload, receivedAt: delivery.receivedAt), in: db)
                 guard db.changesCount > 0 else { return .duplicate(id: event.id) }
                 entities.add(entitiesOf: event)
+                if context.queuesEnrichment, event.type == "job-completed", let job = event.job, let number = job.number,
+                    let slug = event.project?.slug
+                {
+                    let entry = QueueEntry(job: QueuedJob(jobID: job.id, projectSlug: slug, jobNumber: number), queuedAt: delivery.receivedAt)
+                    try context.statements.enqueue(entry, in: db)
+                }
                 return .stored(id: event.id, completesRun: try completedRuns.isFirstCompletion(by: event, in: db))
             case .malformed(var rejection):
                 rejection.receivedAt = delivery.receivedAt

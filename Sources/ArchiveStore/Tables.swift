@@ -50,6 +50,11 @@ struct Table<Row>: Sendable {
         StatementArguments(values(row).map(\.databaseValue))
     }
 
+    /// `UPDATE name SET column = ?, … WHERE condition`: the row's values, then the condition's.
+    func updateSQL(where condition: String) -> String {
+        "UPDATE \(name) SET \(columnNames.map { "\($0) = ?" }.joined(separator: ", ")) WHERE \(condition)"
+    }
+
     /// `INSERT INTO name (columns…) VALUES (?, …)` followed by `conflictClause`.
     func insertSQL(_ conflictClause: String) -> String {
         let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ", ")
@@ -69,7 +74,8 @@ enum Tables {
     static let all: [DeclaredTable] = [
         declared(events), declared(OrganizationRecord.table.table), declared(ProjectRecord.table.table),
         declared(PipelineRecord.table.table), declared(WorkflowRecord.table.table), declared(JobRecord.table.table),
-        declared(rejectedDeliveries), declared(backfilledPipelines), declared(backfillProgress),
+        declared(rejectedDeliveries), declared(backfilledPipelines), declared(backfillProgress), declared(jobDetails),
+        declared(testResults), declared(enrichmentQueue),
     ]
 
     private static func declared<Row>(_ table: Table<Row>) -> DeclaredTable {

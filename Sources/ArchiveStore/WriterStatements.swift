@@ -11,6 +11,7 @@ import GRDBSQLite
 /// that serialization is what makes the unchecked `Sendable` sound.
 final class WriterStatements: @unchecked Sendable {
     private var insertEventHandle: OpaquePointer?
+    private var enqueueHandle: OpaquePointer?
     /// Upsert statements by table name (short keys: hashing the SQL itself was part of the cost).
     private var upsertHandles: [String: OpaquePointer] = [:]
     private var statusHandles: [String: OpaquePointer] = [:]
@@ -20,6 +21,13 @@ final class WriterStatements: @unchecked Sendable {
         let connection = db.sqliteConnection
         if insertEventHandle == nil { insertEventHandle = try Self.prepare(Tables.insertEvent, connection) }
         try Self.run(insertEventHandle, Tables.events.values(event), connection)
+    }
+
+    /// Queues a job for enrichment, unless it is queued already.
+    func enqueue(_ entry: QueueEntry, in db: Database) throws {
+        let connection = db.sqliteConnection
+        if enqueueHandle == nil { enqueueHandle = try Self.prepare(Tables.enqueue, connection) }
+        try Self.run(enqueueHandle, Tables.enrichmentQueue.values(entry), connection)
     }
 
     /// Inserts or merges an entity row into its table, ordered by the event's key.
@@ -66,6 +74,8 @@ final class WriterStatements: @unchecked Sendable {
     func finalize() {
         sqlite3_finalize(insertEventHandle)
         insertEventHandle = nil
+        sqlite3_finalize(enqueueHandle)
+        enqueueHandle = nil
         for handle in Array(upsertHandles.values) + Array(statusHandles.values) { sqlite3_finalize(handle) }
         upsertHandles = [:]
         statusHandles = [:]

@@ -10,14 +10,17 @@ import Testing
 /// tests hold the declarations to the migrated schema, and each column to the value it must hold.
 @Suite struct TableDeclarationTests {
     /// Every declared column exists, and every column of the schema is declared (or kept by SQLite).
+    /// A table may be declared in parts (the enrichment columns of `jobs` are written by their own
+    /// statement); together its declarations name each of its columns once.
     @Test func everyDeclarationMatchesTheMigratedSchema() throws {
         let (store, _) = try makeStore()
-        #expect(Tables.all.count == 9)
-        for table in Tables.all {
-            let schema = try store.reader.texts("SELECT name FROM pragma_table_info('\(table.name)') ORDER BY cid")
-            #expect(!schema.isEmpty, "\(table.name) is not in the schema")
-            #expect(Set(schema) == Set(table.columns), "\(table.name): schema \(schema.sorted()), declared \(table.columns.sorted())")
-            #expect(table.columns.count == Set(table.columns).count, "\(table.name) declares a column twice")
+        let byTable = Dictionary(grouping: Tables.all, by: \.name).mapValues { $0.flatMap(\.columns) }
+        #expect(byTable.count == 11)
+        for (name, declared) in byTable {
+            let schema = try store.reader.texts("SELECT name FROM pragma_table_info('\(name)') ORDER BY cid")
+            #expect(!schema.isEmpty, "\(name) is not in the schema")
+            #expect(Set(schema) == Set(declared), "\(name): schema \(schema.sorted()), declared \(declared.sorted())")
+            #expect(declared.count == Set(declared).count, "\(name) declares a column twice")
         }
     }
 
@@ -150,8 +153,65 @@ import Testing
             named("id", "name", "status", "workflow_id", "pipeline_id", "project_id").merging(keyed) { $1 }.merging([
                 "number": .integer(8), "started_at": .text(Self.time(1).iso8601), "stopped_at": .text(Self.time(2).iso8601),
                 "source": .text("api"),
+            ]) { $1 }.merging(Self.notEnriched) { $1 }
+        )
+    }
+
+    /// A webhook or backfill upsert leaves the enrichment columns alone.
+    static let notEnriched: [String: SQLValue] = [
+        "queued_at": .null, "resource_class": .null, "executor_type": .null, "parallelism": .null, "enriched_at": .null,
+        "enrichment_status": .null,
+    ]
+
+    @Test func everyEnrichmentColumnHoldsItsOwnField() async throws {
+        let (store, _) = try makeStore(options: .init(queuesEnrichment: true))
+        _ = try await store.receive(Delivery(body: Array(Fixtures.jobCompleted(jobID: "job_id", number: 9).utf8), receivedAt: Self.time(5)))
+        try expectRow(
+            store,
+            "SELECT * FROM enrichment_queue",
+            named("job_id").merging([
+                "project_slug": .text("gh/acme/widgets"), "job_number": .integer(9), "queued_at": .text(Self.time(5).iso8601),
+                "next_attempt_at": .text(Self.time(5).iso8601), "attempts": .integer(0), "last_error": .null,
             ]) { $1 }
         )
+        let details = JobDetails(
+            jobID: "job_id",
+            queuedAt: Self.time(1),
+            resourceClass: "resource_class",
+            executorType: "executor_type",
+            parallelism: 3
+        )
+        let test = TestResult(
+            classname: "classname",
+            name: "name",
+            file: "file",
+            result: "result",
+            runTimeSeconds: 1.5,
+            message: "message",
+            source: "source"
+        )
+        try await store.store(JobEnrichment(jobID: "job_id", outcome: .enriched(details, tests: [test]), fetchedAt: Self.time(2)))
+        var collector = RowCollector()
+        try store.reader.query(
+            "SELECT queued_at, resource_class, executor_type, parallelism, enriched_at, enrichment_status FROM jobs",
+            into: &collector
+        )
+        #expect(
+            collector.rows == [
+                [
+                    .text(Self.time(1).iso8601), .text("resource_class"), .text("executor_type"), .integer(3), .text(Self.time(2).iso8601),
+                    .text("enriched"),
+                ]
+            ]
+        )
+        try expectRow(
+            store,
+            "SELECT * FROM test_results",
+            named("job_id", "classname", "name", "file", "result", "message", "source").merging([
+                "position": .integer(0), "run_time_seconds": .real(1.5),
+            ]) { $1 }
+        )
+        #expect(try store.reader.texts("SELECT count(*) FROM enrichment_queue") == ["0"])
     }
 
     @Test func everyEventAndRejectionColumnHoldsItsOwnField() async throws {

@@ -1,0 +1,211 @@
+import ArchiveModel
+import GRDB
+
+/// A job waiting in `enrichment_queue`: what the API needs to ask about it.
+public struct QueuedJob: Sendable, Equatable {
+    public var jobID: String
+    public var projectSlug: String
+    public var jobNumber: Int64
+    /// Failed fetches so far; the next waits longer.
+    public var attempts: Int
+
+    public init(jobID: String, projectSlug: String, jobNumber: Int64, attempts: Int = 0) {
+        self.jobID = jobID
+        self.projectSlug = projectSlug
+        self.jobNumber = jobNumber
+        self.attempts = attempts
+    }
+}
+
+/// What enrichment learned of one job, stored in one transaction (see `ArchiveStore.store(_:)`).
+public struct JobEnrichment: Sendable {
+    public enum Outcome: Sendable {
+        /// The details, and every test result (none when the job stored no tests).
+        case enriched(JobDetails, tests: [TestResult])
+        /// CircleCI answered 404: the job's data is past its retention. Not asked about again.
+        case unavailable
+    }
+
+    public var jobID: String
+    public var outcome: Outcome
+    public var fetchedAt: Timestamp
+
+    public init(jobID: String, outcome: Outcome, fetchedAt: Timestamp = .now()) {
+        self.jobID = jobID
+        self.outcome = outcome
+        self.fetchedAt = fetchedAt
+    }
+
+    /// `enrichment_status` as stored.
+    var status: String {
+        if case .enriched = outcome { "enriched" } else { "unavailable" }
+    }
+}
+
+/// A row of `test_results`: a job's test, at its position in CircleCI's list.
+struct TestResultRow {
+    let jobID: String
+    let position: Int64
+    let test: TestResult
+}
+
+/// The enrichment columns of `jobs`, written by their own UPDATE: webhook and backfill upserts
+/// never touch them, so the two writers cannot undo each other.
+struct JobDetailsRow {
+    let enrichment: JobEnrichment
+    var details: JobDetails? {
+        if case .enriched(let details, _) = enrichment.outcome { details } else { nil }
+    }
+}
+
+extension Tables {
+    static let jobDetails = Table<JobDetailsRow>(
+        "jobs",
+        [
+            Column("queued_at") { .init($0.details?.queuedAt) },
+            Column("resource_class") { .init($0.details?.resourceClass) },
+            Column("executor_type") { .init($0.details?.executorType) },
+            Column("parallelism") { .init($0.details?.parallelism) },
+            Column("enriched_at") { .init($0.enrichment.fetchedAt) },
+            Column("enrichment_status") { .init($0.enrichment.status) },
+        ]
+    )
+
+    static let updateJobDetails = jobDetails.updateSQL(where: "id = ?")
+
+    static let testResults = Table<TestResultRow>(
+        "test_results",
+        [
+            Column("job_id") { .init($0.jobID) },
+            Column("position") { .integer($0.position) },
+            Column("classname") { .init($0.test.classname) },
+            Column("name") { .init($0.test.name) },
+            Column("file") { .init($0.test.file) },
+            Column("result") { .init($0.test.result) },
+            Column("run_time_seconds") { $0.test.runTimeSeconds.map(SQLValue.real) ?? .null },
+            Column("message") { .init($0.test.message) },
+            Column("source") { .init($0.test.source) },
+        ]
+    )
+
+    static let insertTestResult = testResults.insertSQL("")
+
+    /// Jobs waiting for enrichment; `attempts` and `last_error` record failed fetches.
+    static let enrichmentQueue = Table<QueueEntry>(
+        "enrichment_queue",
+        keptBySQLite: ["attempts", "last_error"],
+        [
+            Column("job_id") { .init($0.job.jobID) },
+            Column("project_slug") { .init($0.job.projectSlug) },
+            Column("job_number") { .integer($0.job.jobNumber) },
+            Column("queued_at") { .init($0.queuedAt) },
+            // Due at once.
+            Column("next_attempt_at") { .init($0.queuedAt) },
+        ]
+    )
+
+    /// A job already queued (a retried event, or `enrich` over a job serve queued) stays as it is.
+    static let enqueue = enrichmentQueue.insertSQL("ON CONFLICT (job_id) DO NOTHING")
+}
+
+/// A row of `enrichment_queue` as it is first written.
+struct QueueEntry {
+    let job: QueuedJob
+    let queuedAt: String
+}
+
+extension ArchiveStore {
+    /// Stores what enrichment learned of a job, in one transaction: its details (or that it is
+    /// unavailable), its tests replacing any stored before, and its removal from the queue.
+    public func store(_ enrichment: JobEnrichment) async throws(StoreError) {
+        do {
+            try await pool.write { db in
+                try db.cachedStatement(sql: Tables.updateJobDetails).execute(
+                    arguments: Tables.jobDetails.arguments(JobDetailsRow(enrichment: enrichment)) + [enrichment.jobID]
+                )
+                try db.cachedStatement(sql: "DELETE FROM test_results WHERE job_id = ?").execute(arguments: [enrichment.jobID])
+                if case .enriched(_, let tests) = enrichment.outcome {
+                    let insert = try db.cachedStatement(sql: Tables.insertTestResult)
+                    for (position, test) in tests.enumerated() {
+                        try insert.execute(
+                            arguments: Tables.testResults.arguments(TestResultRow(jobID: enrichment.jobID, position: Int64(position), test: test))
+                        )
+                    }
+                }
+                try db.cachedStatement(sql: "DELETE FROM enrichment_queue WHERE job_id = ?").execute(arguments: [enrichment.jobID])
+            }
+            afterCommit()
+        } catch {
+            throw StoreError(.unavailable, "cannot store the enrichment of job \(enrichment.jobID): \(describe(error))", cause: error)
+        }
+    }
+}
+
+extension ArchiveStore {
+    /// Jobs due for enrichment (`next_attempt_at` reached), oldest first, at most `limit`.
+    public func queuedForEnrichment(limit: Int, now: Timestamp = .now()) throws(StoreError) -> [QueuedJob] {
+        do {
+            return try pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT job_id, project_slug, job_number, attempts FROM enrichment_queue
+                        WHERE next_attempt_at <= ? ORDER BY next_attempt_at, job_id LIMIT ?
+                        """,
+                    arguments: [now.iso8601, limit]
+                ).map { row in
+                    QueuedJob(jobID: row["job_id"], projectSlug: row["project_slug"], jobNumber: row["job_number"], attempts: row["attempts"])
+                }
+            }
+        } catch {
+            throw StoreError(.unavailable, "cannot read the enrichment queue: \(describe(error))", cause: error)
+        }
+    }
+
+    /// Keeps a job queued after a failed fetch, due again at `retryAt`, with what went wrong.
+    public func postponeEnrichment(of jobID: String, until retryAt: Timestamp, error message: String) async throws(StoreError) {
+        do {
+            try await pool.write { db in
+                try db.execute(
+                    sql: "UPDATE enrichment_queue SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE job_id = ?",
+                    arguments: [retryAt.iso8601, message, jobID]
+                )
+            }
+        } catch {
+            throw StoreError(.unavailable, "cannot postpone the enrichment of job \(jobID): \(describe(error))", cause: error)
+        }
+    }
+
+    /// Queues every archived job that was never enriched (no `enrichment_status`), has a number
+    /// and a project slug, and completed at or after `since` in one of `projects` (all when
+    /// empty): `circle-archive enrich` for archives built before enrichment, or while serve had no
+    /// token. Returns how many jobs were newly queued.
+    public func queueUnenriched(since: Timestamp?, projects: [String], now: Timestamp = .now()) async throws(StoreError) -> Int {
+        var conditions = ["j.enrichment_status IS NULL", "j.number IS NOT NULL", "pr.slug IS NOT NULL"]
+        var arguments = [now.iso8601, now.iso8601]
+        if let since {
+            conditions.append("j.stopped_at >= ?")
+            arguments.append(since.iso8601)
+        }
+        let slugs = projects.map(ProjectSlug.canonical)
+        if !slugs.isEmpty {
+            conditions.append("pr.slug IN (\(Array(repeating: "?", count: slugs.count).joined(separator: ", ")))")
+            arguments += slugs
+        }
+        let sql = """
+            INSERT INTO enrichment_queue (job_id, project_slug, job_number, queued_at, next_attempt_at)
+            SELECT j.id, pr.slug, j.number, ?, ? FROM jobs j JOIN projects pr ON pr.id = j.project_id
+            WHERE \(conditions.joined(separator: " AND "))
+            ON CONFLICT (job_id) DO NOTHING
+            """
+        let values = arguments
+        do {
+            return try await pool.write { db in
+                try db.execute(sql: sql, arguments: StatementArguments(values))
+                return db.changesCount
+            }
+        } catch {
+            throw StoreError(.unavailable, "cannot queue jobs for enrichment: \(describe(error))", cause: error)
+        }
+    }
+}

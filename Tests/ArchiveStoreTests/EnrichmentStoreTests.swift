@@ -1,0 +1,118 @@
+import ArchiveModel
+import ArchiveTestSupport
+import Foundation
+import Testing
+
+@testable import ArchiveStore
+
+/// The storage side of enrichment: the durable queue, filled in the ingest transaction, and what
+/// a fetch stores, idempotently.
+@Suite struct EnrichmentStoreTests {
+    static func time(_ text: String) -> Timestamp { Timestamp(iso8601: text)! }
+
+    @Test func newlyStoredNumberedJobsAreQueuedOnceInTheIngestTransaction() async throws {
+        let (store, _) = try makeStore(options: .init(queuesEnrichment: true))
+        let job = Fixtures.jobCompleted(id: "e1", jobID: "j1", number: 7)
+        _ = try await store.receive(job)
+        _ = try await store.receive(job)  // a retry: a duplicate, nothing more queued
+        _ = try await store.receive(Fixtures.jobCompleted(id: "e2", jobID: "j1", number: 7))  // another event of the same job
+        _ = try await store.receive(Fixtures.workflowCompleted())  // no job to enrich
+        _ = try await store.receive(Fixtures.gitlabJobCompleted)  // a circleci/ORG/PROJECT slug is enriched too
+        #expect(
+            try store.reader.texts("SELECT job_id, project_slug, job_number FROM enrichment_queue ORDER BY job_id") == [
+                "8c9d0e1f-2a3b-4c4d-a5e6-f7a8b9c0d1e2|circleci/DdaVtNus/6EkDPZoN|12", "j1|gh/acme/widgets|7",
+            ]
+        )
+        let (off, _) = try makeStore()
+        _ = try await off.receive(job)
+        #expect(try off.reader.texts("SELECT count(*) FROM enrichment_queue") == ["0"], "nothing is queued without a token")
+    }
+
+    @Test func aJobsTestsAreReplacedWholeAndTheQueueEmptied() async throws {
+        let (store, _) = try makeStore(options: .init(queuesEnrichment: true))
+        _ = try await store.receive(Fixtures.jobCompleted(jobID: "j1", number: 7))
+        let tests = (0..<3).map { TestResult(classname: "Suite", name: "test\($0)", result: "success", runTimeSeconds: Double($0)) }
+        let details = JobDetails(jobID: "j1", queuedAt: Self.time("2024-03-05T10:11:20.841Z"), resourceClass: "large")
+        for _ in 0..<2 {
+            try await store.store(JobEnrichment(jobID: "j1", outcome: .enriched(details, tests: tests)))
+        }
+        #expect(try store.reader.texts("SELECT count(*) FROM test_results") == ["3"], "a re-fetch never doubles them")
+        try await store.store(JobEnrichment(jobID: "j1", outcome: .enriched(details, tests: Array(tests.prefix(1)))))
+        #expect(try store.reader.texts("SELECT test_name, result FROM test_runs") == ["test0|success"])
+        #expect(try store.reader.texts("SELECT queue_seconds, resource_class FROM job_runs") == ["8.0|large"])
+        #expect(try store.reader.texts("SELECT count(*) FROM enrichment_queue") == ["0"])
+        // A webhook about the same job afterwards keeps what enrichment stored.
+        _ = try await store.receive(Fixtures.jobCompleted(id: "later", happenedAt: "2024-03-05T11:00:00Z", jobID: "j1", number: 7))
+        #expect(try store.reader.texts("SELECT resource_class, enrichment_status FROM jobs") == ["large|enriched"])
+    }
+
+    @Test func testRunsJoinEachResultToItsJobPipelineAndProject() async throws {
+        let (store, _) = try makeStore()
+        _ = try await store.receive(Fixtures.jobCompleted(jobID: "j1", number: 136))
+        let test = TestResult(classname: "Widgets", name: "saves", file: "spec/w.rb", result: "failure", runTimeSeconds: 0.25, message: "boom")
+        try await store.store(JobEnrichment(jobID: "j1", outcome: .enriched(JobDetails(jobID: "j1"), tests: [test])))
+        #expect(
+            try store.reader.texts(
+                """
+                SELECT project_slug, branch, revision, workflow_name, job_name, job_number, classname, test_name, file, result,
+                       run_time_seconds, message, stopped_at, job_url FROM test_runs
+                """
+            ) == [
+                "gh/acme/widgets|main|1dc6aa69429bff4806ad6afe58d3d8f57e25973e|build-test-deploy|test|136|Widgets|saves|spec/w.rb|failure|"
+                    + "0.25|boom|2024-03-05T10:12:34.170Z|https://app.circleci.com/pipelines/github/acme/widgets/130/workflows/"
+                    + "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a/jobs/136"
+            ]
+        )
+    }
+
+    @Test func anUnavailableJobIsMarkedAndNotQueuedAgain() async throws {
+        let (store, _) = try makeStore(options: .init(queuesEnrichment: true))
+        _ = try await store.receive(Fixtures.jobCompleted(jobID: "j1", number: 7))
+        try await store.store(JobEnrichment(jobID: "j1", outcome: .unavailable))
+        #expect(try store.reader.texts("SELECT enrichment_status, resource_class FROM jobs") == ["unavailable|NULL"])
+        #expect(try await store.queueUnenriched(since: nil, projects: []) == 0)
+    }
+
+    @Test func failedFetchesWaitTheirTurnAndUnenrichedJobsCanBeQueuedLater() async throws {
+        let (store, _) = try makeStore()
+        _ = try await store.receive(Fixtures.jobCompleted(id: "e1", jobID: "j1", number: 1))
+        _ = try await store.receive(Fixtures.jobCompleted(id: "e2", jobID: "j2", number: 2, stoppedAt: "2024-06-01T00:00:00Z"))
+        _ = try await store.receive(Fixtures.gitlabJobCompleted)
+        #expect(try await store.queueUnenriched(since: Self.time("2024-04-01T00:00:00Z"), projects: []) == 2, "j2 and the GitLab job")
+        #expect(try await store.queueUnenriched(since: nil, projects: ["github/acme/widgets"]) == 1, "j1; j2 is queued already")
+        let now = Self.time("2030-01-01T00:00:00Z")
+        #expect(try store.queuedForEnrichment(limit: 10, now: now).count == 3)
+        try await store.postponeEnrichment(of: "j1", until: Self.time("2030-01-01T00:01:00Z"), error: "CircleCI answered 503")
+        #expect(try store.queuedForEnrichment(limit: 10, now: now).map(\.jobID).sorted() == ["8c9d0e1f-2a3b-4c4d-a5e6-f7a8b9c0d1e2", "j2"])
+        let due = try store.queuedForEnrichment(limit: 10, now: Self.time("2030-01-01T00:02:00Z"))
+        #expect(due.first { $0.jobID == "j1" } == QueuedJob(jobID: "j1", projectSlug: "gh/acme/widgets", jobNumber: 1, attempts: 1))
+        #expect(try store.reader.texts("SELECT last_error FROM enrichment_queue WHERE job_id = 'j1'") == ["CircleCI answered 503"])
+    }
+
+    @Test func runTimeIsReadAsANumberOrANumericString() throws {
+        func runTime(_ json: String) throws -> Double? {
+            APIRecords.testResult(try JSONValue(parsing: Array(#"{"name":"t","run_time":\#(json)}"#.utf8))).runTimeSeconds
+        }
+        #expect(try runTime("0.5") == 0.5)
+        #expect(try runTime("2") == 2)
+        #expect(try runTime(#""1.25""#) == 1.25)
+        #expect(try runTime(#""soon""#) == nil)
+        #expect(try runTime("null") == nil)
+        let details = APIRecords.jobDetails(
+            try JSONValue(
+                parsing: Array(#"{"queued_at":"2024-01-01T00:00:00Z","executor":{"resource_class":"medium","type":"docker"},"parallelism":4}"#.utf8)
+            ),
+            jobID: "j"
+        )
+        #expect(
+            details
+                == JobDetails(
+                    jobID: "j",
+                    queuedAt: Self.time("2024-01-01T00:00:00Z"),
+                    resourceClass: "medium",
+                    executorType: "docker",
+                    parallelism: 4
+                )
+        )
+    }
+}
