@@ -75,6 +75,13 @@ public struct Timestamp: Sendable, Hashable, Comparable {
 }
 
 extension Timestamp {
+    /// This time moved forward by `duration` (back, for a negative one), to the microsecond.
+    public func adding(_ duration: Duration) -> Timestamp {
+        Timestamp(microseconds: microseconds + Int64(duration / .microseconds(1)))
+    }
+}
+
+extension Timestamp {
     /// The current time, from the system's realtime clock.
     public static func now() -> Timestamp {
         var spec = timespec()

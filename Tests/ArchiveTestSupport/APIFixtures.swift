@@ -75,6 +75,33 @@ public enum APIFixtures {
         """
     }
 
+    /// `GET /project/{slug}/job/{number}`, shaped like CircleCI's job details.
+    public static func jobDetails(
+        number: Int,
+        queuedAt: String = "2024-03-05T10:11:20.841Z",
+        startedAt: String = "2024-03-05T10:11:28.841Z",
+        resourceClass: String = "large",
+        executorType: String = "docker",
+        parallelism: Int = 1
+    ) -> String {
+        """
+        {"web_url":"https://app.circleci.com/pipelines/github/acme/widgets/130/workflows/w/jobs/\(number)","project":{"slug":"gh/acme/widgets",\
+        "name":"widgets","external_url":"https://github.com/acme/widgets"},"parallel_runs":[{"index":0,"status":"success"}],\
+        "started_at":"\(startedAt)","latest_workflow":{"id":"w","name":"build"},"name":"test","executor":{"resource_class":"\(resourceClass)",\
+        "type":"\(executorType)"},"parallelism":\(parallelism),"status":"success","number":\(number),"pipeline":{"id":"p"},"duration":65329,\
+        "created_at":"2024-03-05T10:11:19.000Z","messages":[],"contexts":[{"name":"deploy"}],"organization":{"name":"acme"},\
+        "queued_at":"\(queuedAt)","stopped_at":"2024-03-05T10:12:34.170Z"}
+        """
+    }
+
+    /// An item of `GET /project/{slug}/{number}/tests`; `runTime` is written as given (a number or a string).
+    public static func test(classname: String = "WidgetTest", name: String, result: String = "success", runTime: String = "0.25") -> String {
+        """
+        {"message":"\(result == "failure" ? "expected true" : "")","source":"junit","run_time":\(runTime),"file":"Tests/WidgetTest.swift",\
+        "result":"\(result)","name":"\(name)","classname":"\(classname)"}
+        """
+    }
+
     /// `{"items":[…],"next_page_token":…}`.
     public static func page(_ items: [String], next: String? = nil) -> String {
         "{\"items\":[\(items.joined(separator: ","))],\"next_page_token\":\(next.map { "\"\($0)\"" } ?? "null")}"

@@ -53,6 +53,10 @@ public final class FakeCircleCI: Sendable {
         public var faults: [String: [(status: Int, retryAfter: String?)]] = [:]
         /// Requests whose path and query start with one of these get 503, every time.
         public var broken: Set<String> = []
+        /// Job details documents by `slug/number` (`gh/acme/widgets/7`); a job missing here is 404.
+        public var jobDetails: [String: String] = [:]
+        /// Test metadata items by `slug/number`, served a page at a time; a job missing here is 404.
+        public var tests: [String: [String]] = [:]
     }
 
     public static let token = "fake-token"
@@ -127,6 +131,11 @@ public final class FakeCircleCI: Sendable {
         case ("workflow", 3) where rest[2] == "job":
             guard let workflow = pipelines.flatMap(\.workflows).first(where: { $0.id == rest[1] }) else { return Self.notFound }
             return page(workflow.jobs, token: pageToken)
+        case ("project", 6) where rest[4] == "job":
+            return state.jobDetails[(rest[1...3] + [rest[5]]).joined(separator: "/")].map { Self.json(200, $0) } ?? Self.notFound
+        case ("project", 6) where rest[5] == "tests":
+            guard let tests = state.tests[rest[1...4].joined(separator: "/")] else { return Self.notFound }
+            return page(tests, token: pageToken)
         default:
             return Self.notFound
         }

@@ -1,0 +1,163 @@
+import ArchiveModel
+import ArchiveStore
+import Synchronization
+
+/// Counts of an enrichment run, for progress lines and the summary.
+public struct EnrichmentCounts: Sendable, Equatable {
+    public var enriched = 0
+    /// CircleCI answered 404 for the job: its data is past CircleCI's retention.
+    public var unavailable = 0
+    /// Fetches that failed after every retry; the job stays queued for later.
+    public var postponed = 0
+    public var tests = 0
+    public var requests = 0
+
+    public init() {}
+}
+
+/// Fetches what webhooks leave out of a job (its details and its test results) from CircleCI's
+/// API v2 and stores it, for every job due in `enrichment_queue`, `concurrency` jobs at a time.
+///
+/// Per job: `GET /project/{slug}/job/{number}`, then `GET /project/{slug}/{number}/tests` page by
+/// page (1 + ceil(tests / page size) requests). A 404 for the details marks the job unavailable
+/// (CircleCI deleted it); a 404 for the tests alone means it stored none. A job whose fetch fails
+/// after every retry stays queued, due again later, and the others go on; 401 or 403 stops the run
+/// with the error and keeps the queue as it is.
+public final class Enricher: Sendable {
+    private let store: ArchiveStore
+    private let client: CircleCIClient
+    private let concurrency: Int
+    private let counts = Mutex(EnrichmentCounts())
+    private let onEvent: @Sendable (EnrichmentCounts) -> Void
+
+    /// How long a job whose fetch failed waits before the next try: doubling per attempt from a
+    /// minute, up to a day.
+    static func retryDelay(afterAttempts attempts: Int) -> Duration {
+        min(.seconds(60) * (1 << min(attempts, 11)), .seconds(86_400))
+    }
+
+    public init(store: ArchiveStore, options: BackfillOptions, onProgress: @escaping @Sendable (EnrichmentCounts) -> Void = { _ in }) {
+        self.store = store
+        concurrency = max(1, options.concurrency)
+        onEvent = onProgress
+        client = CircleCIClient(
+            baseURL: options.apiURL,
+            token: options.token,
+            retry: options.retry,
+            timeout: options.timeout,
+            onRetry: { _, _, _ in }
+        )
+    }
+
+    /// Enriches every job due now, until none is; returns the totals. Jobs that become due later
+    /// (postponed ones) are left for the next run.
+    public func drain() async throws(BackfillError) -> EnrichmentCounts {
+        do {
+            try await drainQueue()
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+        await client.shutdown()
+        return snapshot()
+    }
+
+    private func drainQueue() async throws(BackfillError) {
+        while true {
+            let due: [QueuedJob]
+            do {
+                due = try store.queuedForEnrichment(limit: 64)
+            } catch {
+                throw .store(error)
+            }
+            if due.isEmpty || Task.isCancelled { return }
+            try await enrich(due)
+        }
+    }
+
+    private func snapshot() -> EnrichmentCounts {
+        var current = counts.withLock { $0 }
+        current.requests = client.requests.load(ordering: .relaxed)
+        return current
+    }
+
+    /// Enriches `jobs`, at most `concurrency` at a time.
+    private func enrich(_ jobs: [QueuedJob]) async throws(BackfillError) {
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                var next = 0
+                func addNext() {
+                    guard next < jobs.count else { return }
+                    let job = jobs[next]
+                    next += 1
+                    group.addTask { try await self.enrich(job) }
+                }
+                for _ in 0..<concurrency { addNext() }
+                while try await group.next() != nil { addNext() }
+            }
+        } catch let error as BackfillError {
+            throw error
+        } catch {
+            throw .failed(path: "/project", reason: "\(error)")
+        }
+    }
+
+    private func enrich(_ job: QueuedJob) async throws(BackfillError) {
+        let projectPath = "/project/" + CircleCIClient.escapePath(job.projectSlug)
+        let enrichment: JobEnrichment
+        do throws(BackfillError) {
+            let details: JobDetails
+            do throws(BackfillError) {
+                details = APIRecords.jobDetails(try await client.get(projectPath + "/job/\(job.jobNumber)"), jobID: job.jobID)
+            } catch let error where error.code == .notFound {
+                try await stored(JobEnrichment(jobID: job.jobID, outcome: .unavailable))
+                counts.withLock { $0.unavailable += 1 }
+                return
+            }
+            var tests: [TestResult] = []
+            do throws(BackfillError) {
+                var token: String?
+                repeat {
+                    let page = try await client.get(projectPath + "/\(job.jobNumber)/tests", query: token.map { [("page-token", $0)] } ?? [])
+                    guard let items = page["items"]?.elements else {
+                        throw BackfillError.invalidResponse(path: projectPath + "/\(job.jobNumber)/tests", reason: "no items")
+                    }
+                    tests += items.map(APIRecords.testResult)
+                    token = page["next_page_token"]?.string.flatMap { $0.isEmpty ? nil : $0 }
+                } while token != nil
+            } catch let error where error.code == .notFound {
+                tests = []
+            }
+            enrichment = JobEnrichment(jobID: job.jobID, outcome: .enriched(details, tests: tests))
+        } catch let error where [BackfillError.Code.unauthorized, .cancelled, .store].contains(error.code) {
+            throw error
+        } catch {
+            // Transient after every retry, or CircleCI refused this one job: later, not now.
+            do {
+                try await store.postponeEnrichment(
+                    of: job.jobID,
+                    until: Timestamp.now().adding(Self.retryDelay(afterAttempts: job.attempts)),
+                    error: error.message
+                )
+            } catch {
+                throw .store(error)
+            }
+            counts.withLock { $0.postponed += 1 }
+            return
+        }
+        try await stored(enrichment)
+        counts.withLock { counts in
+            counts.enriched += 1
+            if case .enriched(_, let tests) = enrichment.outcome { counts.tests += tests.count }
+        }
+        onEvent(snapshot())
+    }
+
+    private func stored(_ enrichment: JobEnrichment) async throws(BackfillError) {
+        do {
+            try await store.store(enrichment)
+        } catch {
+            throw .store(error)
+        }
+    }
+}
