@@ -61,8 +61,7 @@ struct Backfill: AsyncParsableCommand {
     @Option(help: "Only pipelines of this branch.")
     var branch: String?
 
-    @Option(help: ArgumentHelp("CircleCI's API v2 base URL; for CircleCI server, https://HOST/api/v2.", valueName: "url"))
-    var apiURL: String = BackfillOptions.defaultAPIURL
+    @OptionGroup var api: APIOptions
 
     @Option(help: "Pipelines fetched at once (1 to 16); each costs a few requests.")
     var concurrency = 4
@@ -73,22 +72,15 @@ struct Backfill: AsyncParsableCommand {
             throw ValidationError("\(slug) is not a project slug: gh/ORG/REPO, bb/ORG/REPO or circleci/ORG-ID/PROJECT-ID")
         }
         guard (1...16).contains(concurrency) else { throw ValidationError("--concurrency must be 1 to 16") }
-        guard let url = URL(string: apiURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
-            throw ValidationError("--api-url must be an http or https URL")
-        }
     }
 
     func run() async throws {
         let environment = processEnvironment
-        guard let token = environment["CIRCLE_TOKEN"], !token.isEmpty else {
-            throw ConfigurationError(
-                "no API token: set CIRCLE_TOKEN to a personal API token (CircleCI → User Settings → Personal API Tokens)"
-            )
-        }
+        let token = try api.token(environment)
         let progress = ProgressLine.onTerminal()
         let started = ContinuousClock.now
         let options = BackfillOptions(
-            apiURL: apiURL,
+            apiURL: api.apiURL,
             token: token,
             projectSlugs: projects,
             since: since.timestamp,

@@ -17,7 +17,10 @@ public struct CircleArchive: AsyncParsableCommand {
             Data goes to stdout; messages and progress go to stderr.
             """,
         version: "0.1.0",
-        subcommands: [Serve.self, Migrate.self, Query.self, Report.self, Export.self, Import.self, Backfill.self, Stats.self, Backup.self]
+        subcommands: [
+            Serve.self, Migrate.self, Query.self, Report.self, Export.self, Import.self, Backfill.self,
+            Enrich.self, Stats.self, Backup.self,
+        ]
     )
 
     public init() {}

@@ -1,0 +1,42 @@
+import ArchiveStore
+import ArchiveTestSupport
+import Foundation
+import Synchronization
+import Testing
+
+/// `circle-archive enrich` as people run it, against the fake CircleCI API on loopback.
+@Suite struct EnrichCommandTests {
+    @Test func enrichFetchesWhatWebhooksLeftOutAndARerunAsksNothing() async throws {
+        let fake = FakeCircleCI(projects: [:], pageSize: 2)
+        fake.state.withLock { state in
+            state.jobDetails["gh/acme/widgets/1"] = APIFixtures.jobDetails(number: 1)
+            state.jobDetails["gh/acme/widgets/2"] = APIFixtures.jobDetails(number: 2)
+            state.tests["gh/acme/widgets/1"] = (1...3).map { APIFixtures.test(name: "test\($0)") }
+        }
+        let (url, stop) = await fake.serve()
+        defer { Task { await stop() } }
+        let directory = try makeTemporaryDirectory()
+        let file = directory.appendingPathComponent("events.jsonl")
+        try (1...3).map { Fixtures.jobCompleted(id: "e\($0)", jobID: "j\($0)", number: $0) }.joined(separator: "\n")
+            .write(to: file, atomically: true, encoding: .utf8)
+        let path = directory.appendingPathComponent("a.sqlite").path
+        #expect(try await run(["import", "--db", path, file.path]).status == 0)
+
+        let arguments = ["enrich", "--db", path, "--api-url", url]
+        let noToken = try await run(arguments)
+        #expect(noToken.status == 2 && noToken.stderr.contains("CIRCLE_TOKEN"), "\(noToken.stderr)")
+        let result = try await run(arguments, environment: ["CIRCLE_TOKEN": FakeCircleCI.token])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.hasPrefix("queued 3 jobs; enriched 2 (3 test results), 1 no longer at CircleCI, 6 requests in "), "\(result.stderr)")
+        #expect(!result.stderr.contains(FakeCircleCI.token))
+        let tests = try await run(["query", "--db", path, "-f", "csv", "SELECT count(*) FROM test_runs"])
+        #expect(tests.stdout == "count(*)\r\n3\r\n")
+
+        let again = try await run(arguments, environment: ["CIRCLE_TOKEN": FakeCircleCI.token])
+        #expect(
+            again.status == 0 && again.stderr.hasPrefix("queued 0 jobs; enriched 0 (0 test results), 0 no longer at CircleCI, 0 requests"),
+            "\(again.stderr)"
+        )
+    }
+}
