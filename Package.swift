@@ -58,6 +58,7 @@ let package = Package(
         .target(
             name: "ArchiveServer",
             dependencies: [
+                "ArchiveBackfill",
                 "ArchiveModel",
                 "ArchiveStore",
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -55,11 +55,23 @@ public final class Enricher: Sendable {
         do {
             try await drainQueue()
         } catch {
-            await client.shutdown()
+            await shutdown()
             throw error
         }
-        await client.shutdown()
+        await shutdown()
         return snapshot()
+    }
+
+    /// Enriches every job due now, keeping the HTTP client for the next call: for a server that
+    /// enriches as jobs arrive. Call `shutdown()` once done.
+    public func enrichDue() async throws(BackfillError) -> EnrichmentCounts {
+        try await drainQueue()
+        return snapshot()
+    }
+
+    /// Closes the HTTP client.
+    public func shutdown() async {
+        await client.shutdown()
     }
 
     private func drainQueue() async throws(BackfillError) {

@@ -1,3 +1,4 @@
+import ArchiveBackfill
 import ArchiveStore
 import HTTPTypes
 import Hummingbird
@@ -20,12 +21,23 @@ public func buildApplication(
         options: ArchiveStore.Options(
             durability: configuration.durability,
             busyTimeout: configuration.busyTimeout,
-            onCommit: { deliveries, duration in metrics.committed(deliveries: deliveries, in: duration) }
+            onCommit: { deliveries, duration in metrics.committed(deliveries: deliveries, in: duration) },
+            queuesEnrichment: configuration.enrichment != nil
         )
     )
     // After a restart, the freshness gauge starts from the archive, not from zero.
     if let newest = try? store.reader.newestEventTime() { metrics.eventHappened(at: newest) }
     let router = buildRouter(store: store, metrics: metrics, configuration: configuration, logger: logger)
+    var services: [any Service] = [StoreService(store: store, logger: logger)]
+    if let enrichment = configuration.enrichment {
+        services.append(
+            EnrichmentService(
+                enricher: Enricher(store: store, options: enrichment),
+                pollInterval: configuration.enrichmentPollInterval,
+                logger: logger
+            )
+        )
+    }
     let http1 = HTTP1Channel.Configuration(
         idleTimeout: .nanoseconds(Int64(ServeConfiguration.idleTimeout * 1e9)),
         httpDecoderConfiguration: .init(
@@ -45,7 +57,7 @@ public func buildApplication(
             serverName: "circle-archive",
             availableConnectionsDelegate: .maximum(configuration.maxConnections, logger: logger)
         ),
-        services: [StoreService(store: store, logger: logger)],
+        services: services,
         onServerRunning: { channel in
             // Said once the socket is bound, never before: a port in use fails without it.
             let address = channel.localAddress.map { "\($0.ipAddress ?? configuration.host):\($0.port ?? configuration.port)" }
@@ -111,6 +123,40 @@ public func buildRouter(
 
 /// Keeps the store open while the server runs and closes it after the server has stopped:
 /// services shut down in reverse order, and the HTTP server is added after this one.
+/// Enriches jobs from CircleCI's API in the background while the server runs: every job the
+/// ingest path queued (in the transaction that archived its event), as it becomes due. The
+/// webhook's answer never waits for it; on shutdown it stops between requests and leaves what is
+/// left in the queue for the next start. Listed after `StoreService`, so it stops before the
+/// store closes.
+struct EnrichmentService: Service {
+    let enricher: Enricher
+    let pollInterval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        // Graceful shutdown cancels the loop: a wait or a request in flight ends at once.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                var failed = false
+                do throws(BackfillError) {
+                    let counts = try await enricher.enrichDue()
+                    if counts.enriched + counts.unavailable + counts.postponed > 0 {
+                        logger.debug("enrichment", metadata: ["enriched": "\(counts.enriched)", "tests": "\(counts.tests)"])
+                    }
+                } catch  where error.code == .cancelled {
+                    break
+                } catch {
+                    // A bad token or an archive that does not answer: say so, keep the queue, try later.
+                    logger.error("enrichment stopped: \(error.message); the queue is kept and tried again in a minute")
+                    failed = true
+                }
+                try await Task.sleep(for: failed ? .seconds(60) : pollInterval)
+            }
+        }
+        await enricher.shutdown()
+    }
+}
+
 struct StoreService: Service {
     let store: ArchiveStore
     let logger: Logger

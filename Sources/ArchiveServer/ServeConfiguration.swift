@@ -1,3 +1,4 @@
+import ArchiveBackfill
 import ArchiveModel
 import ArchiveStore
 
@@ -25,6 +26,11 @@ public struct ServeConfiguration: Sendable {
     public var maxConnections: Int
     /// (project, name) pairs with series of their own in `/metrics`, for jobs and for workflows each.
     public var metricsSeriesLimit: Int
+    /// Enrich each newly archived job from CircleCI's API in the background (its URL, token and
+    /// concurrency); nil to leave it off.
+    public var enrichment: BackfillOptions?
+    /// How often the enrichment worker looks for due jobs when it has none.
+    public var enrichmentPollInterval: Duration = .seconds(2)
 
     /// Request headers, all together, in bytes, and in number; CircleCI sends well under 2 KiB.
     public static let maxHeaderBytes = 16 * 1024
@@ -49,7 +55,8 @@ public struct ServeConfiguration: Sendable {
         busyTimeout: Double = 5,
         requestTimeout: Double = defaultRequestTimeout,
         maxConnections: Int = defaultMaxConnections,
-        metricsSeriesLimit: Int = ArchiveMetrics.defaultSeriesLimit
+        metricsSeriesLimit: Int = ArchiveMetrics.defaultSeriesLimit,
+        enrichment: BackfillOptions? = nil
     ) {
         self.host = host
         self.port = port
@@ -62,6 +69,7 @@ public struct ServeConfiguration: Sendable {
         self.requestTimeout = requestTimeout
         self.maxConnections = maxConnections
         self.metricsSeriesLimit = metricsSeriesLimit
+        self.enrichment = enrichment
     }
 
     /// Checks the combination of settings before anything is opened.

@@ -1,3 +1,5 @@
+import ArchiveBackfill
+import ArchiveModel
 import ArchiveServer
 import ArchiveStore
 import ArgumentParser
@@ -101,6 +103,27 @@ struct Serve: AsyncParsableCommand {
     )
     var logFormat: LogFormat?
 
+    @Option(
+        help: ArgumentHelp(
+            "File holding a CircleCI API token, to enrich each new job from CircleCI's API.",
+            discussion: "Default: $CIRCLE_TOKEN. Without a token, serve archives webhooks only (enrichment is off).",
+            valueName: "path"
+        )
+    )
+    var circleciTokenFile: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "CircleCI's API v2 base URL, for enrichment.",
+            discussion: Self.fallback("API_URL", BackfillOptions.defaultAPIURL),
+            valueName: "url"
+        )
+    )
+    var apiURL: String?
+
+    @Flag(help: "Do not enrich jobs from CircleCI's API, even with a token.")
+    var noEnrich = false
+
     /// "Default: $CIRCLE_ARCHIVE_<NAME>, else <value>.", the line every setting's help ends with.
     private static func fallback(_ name: String, _ value: Any) -> String {
         "Default: $\(Setting.prefix)\(name), else \(value)."
@@ -115,6 +138,11 @@ struct Serve: AsyncParsableCommand {
         let format = try settings.value(logFormat, "LOG_FORMAT", default: .text)
         LoggingSystem.bootstrap { label in format.handler(label: label, level: level) }
         let logger = Logger(label: "circle-archive")
+        if configuration.enrichment == nil && !noEnrich {
+            logger.info(
+                "enrichment is off: set CIRCLE_TOKEN or pass --circleci-token-file to archive each job's queue time, resource class and tests from CircleCI's API"
+            )
+        }
         do {
             let app = try await buildApplication(configuration, logger: logger)
             try await app.runService()
@@ -141,6 +169,11 @@ struct Serve: AsyncParsableCommand {
             secrets += try Self.readSecrets(from: secretFile)
         }
         let settings = Setting(environment: environment)
+        var enrichment: BackfillOptions?
+        if !noEnrich, let token = try Self.apiToken(file: circleciTokenFile, environment: environment) {
+            let url = settings.text(apiURL, "API_URL", default: BackfillOptions.defaultAPIURL)
+            enrichment = BackfillOptions(apiURL: url, token: token, projectSlugs: [], since: .now())
+        }
         return ServeConfiguration(
             host: settings.text(host, "HOST", default: ServeConfiguration.defaultHost),
             port: try settings.value(port, "PORT", default: ServeConfiguration.defaultPort),
@@ -151,8 +184,24 @@ struct Serve: AsyncParsableCommand {
             durability: try settings.value(durability, "DURABILITY", default: .full),
             requestTimeout: try settings.value(requestTimeout, "REQUEST_TIMEOUT", default: ServeConfiguration.defaultRequestTimeout),
             maxConnections: try settings.value(maxConnections, "MAX_CONNECTIONS", default: ServeConfiguration.defaultMaxConnections),
-            metricsSeriesLimit: try settings.value(metricsSeriesLimit, "METRICS_SERIES_LIMIT", default: ArchiveMetrics.defaultSeriesLimit)
+            metricsSeriesLimit: try settings.value(metricsSeriesLimit, "METRICS_SERIES_LIMIT", default: ArchiveMetrics.defaultSeriesLimit),
+            enrichment: enrichment
         )
+    }
+
+    /// The API token for enrichment: the file's first line, else CIRCLE_TOKEN; nil when neither.
+    static func apiToken(file: String?, environment: [String: String]) throws(ConfigurationError) -> String? {
+        if let file {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ConfigurationError("cannot read the CircleCI token file \(file)")
+            }
+            let token = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
+            guard let token, !token.isEmpty else { throw ConfigurationError("the CircleCI token file \(file) is empty") }
+            return token
+        }
+        return environment["CIRCLE_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     static func readSecrets(from path: String) throws -> [String] {

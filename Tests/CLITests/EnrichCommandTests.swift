@@ -40,3 +40,44 @@ import Testing
         )
     }
 }
+
+/// `serve` with a token enriches each new job in the background; without one it says so.
+@Suite struct ServeEnrichmentTests {
+    @Test func serveWithATokenEnrichesEachNewJobAndWithoutOneSaysItIsOff() async throws {
+        let fake = FakeCircleCI(projects: [:], pageSize: 2)
+        fake.state.withLock { state in
+            for number in 1...3 { state.jobDetails["gh/acme/widgets/\(number)"] = APIFixtures.jobDetails(number: number) }
+            state.tests["gh/acme/widgets/2"] = (1...3).map { APIFixtures.test(name: "test\($0)") }
+        }
+        let (url, stop) = await fake.serve()
+        defer { Task { await stop() } }
+        let path = try makeTemporaryDirectory().appendingPathComponent("a.sqlite").path
+        let server = try ServerProcess(
+            arguments: ["--db", path],
+            environment: ["CIRCLE_ARCHIVE_SECRETS": "s", "CIRCLE_TOKEN": FakeCircleCI.token, "CIRCLE_ARCHIVE_API_URL": url]
+        )
+        let port = try await blockingWork { try server.waitForPort() }
+        for number in 1...3 {
+            let body = Array(Fixtures.jobCompleted(id: "e\(number)", jobID: "j\(number)", number: number).utf8)
+            let response = try await blockingWork { try rawHTTPExchange(port: port, request: signedDeliveryRequest(body, secret: "s")) }
+            #expect(response.status == 200)
+        }
+        let deadline = ContinuousClock.now + .seconds(20)
+        var enriched: [String] = []
+        while ContinuousClock.now < deadline {
+            enriched = (try? ArchiveReader.open(path: path).texts("SELECT count(*) FROM jobs WHERE enrichment_status = 'enriched'")) ?? []
+            if enriched == ["3"] { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(enriched == ["3"], "\(server.output)")
+        #expect(try ArchiveReader.open(path: path).texts("SELECT count(*) FROM test_results") == ["3"])
+        #expect(try await blockingWork { server.stop() } == 0)
+        #expect(!server.output.contains(FakeCircleCI.token))
+        #expect(!server.output.contains("enrichment is off"))
+
+        let plain = try ServerProcess(arguments: ["--db", path], environment: ["CIRCLE_ARCHIVE_SECRETS": "s"])
+        _ = try await blockingWork { try plain.waitForPort() }
+        #expect(try await blockingWork { plain.stop() } == 0)
+        #expect(plain.output.contains("enrichment is off: set CIRCLE_TOKEN or pass --circleci-token-file"), "\(plain.output)")
+    }
+}
