@@ -19,7 +19,8 @@ struct Backfill: AsyncParsableCommand {
             It is incremental and resumable: each page is stored with how far it got, so a second \
             run fetches only what is new, and an interrupted one (Ctrl-C, a network error) \
             continues where it stopped. It honors 429 Retry-After, retries server errors with \
-            backoff, and fetches --concurrency pipelines at once.
+            backoff, and fetches --concurrency pipelines at once. Then it enriches the jobs it \
+            stored, as circle-archive enrich does (--no-enrich to skip).
 
             The token comes from CIRCLE_TOKEN (a personal API token; it is sent as the Circle-Token \
             header and never printed). Progress goes to stderr on a terminal, a summary at the end.
@@ -66,6 +67,9 @@ struct Backfill: AsyncParsableCommand {
     @Option(help: "Pipelines fetched at once (1 to 16); each costs a few requests.")
     var concurrency = 4
 
+    @Flag(help: "Do not enrich the backfilled jobs (queue time, resource class, tests) from CircleCI's API.")
+    var noEnrich = false
+
     func validate() throws {
         guard !projects.isEmpty else { throw ValidationError("name at least one --project") }
         for slug in projects where slug.split(separator: "/", omittingEmptySubsequences: false).count != 3 || slug.contains("//") {
@@ -105,15 +109,26 @@ struct Backfill: AsyncParsableCommand {
         }
         // Ctrl-C stops at once: each page is its own transaction, so what was stored stays whole
         // (SQLite rolls back the page in flight), and the saved progress says where to go on.
-        let outcome = await Interruptible.run { try await backfiller.run() }
+        // Then the jobs it stored are enriched, as `enrich` would (the queue is in the archive).
+        let enrich = !noEnrich
+        let outcome = await Interruptible.run { () async throws -> (BackfillCounts, EnrichmentCounts?) in
+            let counts = try await backfiller.run()
+            guard enrich else { return (counts, nil) }
+            _ = try await store.queueUnenriched(since: options.since, projects: options.projectSlugs)
+            let enricher = Enricher(store: store, options: options) { enriched in
+                progress.update(Enrich.describe(enriched, since: started))
+            }
+            return (counts, try await enricher.drain())
+        }
         progress.clear()
         if outcome.interrupted {
             printMessage("interrupted; every page stored so far is kept, and the next run continues from there")
             throw ExitStatus.interrupted
         }
         switch outcome.result {
-        case .success(let counts):
+        case .success(let (counts, enriched)):
             printMessage("backfilled \(options.projectSlugs.joined(separator: ", ")): \(Self.describe(counts, since: started))")
+            if let enriched { printMessage(Enrich.describe(enriched, since: started)) }
         case .failure(let error):
             printMessage("stopped; what was fetched is stored, and the next run continues from there")
             throw error
