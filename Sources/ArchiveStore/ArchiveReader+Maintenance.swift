@@ -40,6 +40,16 @@ extension ArchiveReader {
                         )
                     }
                 }
+                // What enrichment from CircleCI's API has done: jobs enriched, no longer at
+                // CircleCI, waiting in the queue, and the test results kept.
+                if try db.tableExists("enrichment_queue") {
+                    for status in ["enriched", "unavailable"] {
+                        let count = try Int64.fetchOne(db, sql: "SELECT count(*) FROM jobs WHERE enrichment_status = ?", arguments: [status])
+                        add("jobs.\(status)", .integer(count ?? 0))
+                    }
+                    add("jobs.enrichment_queued", .integer(try Int64.fetchOne(db, sql: "SELECT count(*) FROM enrichment_queue") ?? 0))
+                    add("rows.test_results", .integer(try Int64.fetchOne(db, sql: "SELECT count(*) FROM test_results") ?? 0))
+                }
                 // An archive not yet migrated by a newer server has no counters.
                 for counter in try db.tableExists("archive_counters")
                     ? Row.fetchAll(db, sql: "SELECT name, value FROM archive_counters ORDER BY name") : []

@@ -33,6 +33,11 @@ import Testing
         let tests = try await run(["query", "--db", path, "-f", "csv", "SELECT count(*) FROM test_runs"])
         #expect(tests.stdout == "count(*)\r\n3\r\n")
 
+        let stats = try await run(["stats", "--db", path, "--format", "csv"])
+        for line in ["jobs.enriched,2", "jobs.unavailable,1", "jobs.enrichment_queued,0", "rows.test_results,3"] {
+            #expect(stats.stdout.contains(line + "\r\n"), "\(line): \(stats.stdout)")
+        }
+
         let again = try await run(arguments, environment: ["CIRCLE_TOKEN": FakeCircleCI.token])
         #expect(
             again.status == 0 && again.stderr.hasPrefix("queued 0 jobs; enriched 0 (0 test results), 0 no longer at CircleCI, 0 requests"),
