@@ -198,19 +198,85 @@ struct RunAccumulator {
         guard !durations.isEmpty else {
             return values + Array(repeating: .null, count: 8)
         }
-        let sorted = durations.sorted()
-        let count = Double(sorted.count)
-        let mean = sorted.reduce(0, +) / count
-        let stddev: SQLValue =
-            sorted.count > 1
-            ? .real(rounded((sorted.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (count - 1)).squareRoot(), places: 3)) : .null
-        func percentile(_ p: Double) -> SQLValue {
-            let rank = Int((p / 100 * count).rounded(.up))
-            return .real(sorted[max(rank, 1) - 1])
-        }
-        values += [.real(rounded(mean, places: 3)), stddev, .real(sorted[0])]
-        values += [percentile(50), percentile(90), percentile(95), percentile(99), .real(sorted[sorted.count - 1])]
+        let sample = Sample(durations)
+        values += [.real(sample.mean), sample.standardDeviation.map(SQLValue.real) ?? .null, .real(sample.sorted[0])]
+        values += [50.0, 90, 95, 99].map { .real(sample.percentile($0)) } + [.real(sample.sorted[sample.sorted.count - 1])]
         return values
+    }
+}
+
+/// A non-empty sample of seconds, sorted, for the statistics every report prints the same way:
+/// nearest-rank percentiles (the value at 1-based rank ceil(p/100 × n)), the mean and the sample
+/// standard deviation rounded to milliseconds.
+struct Sample {
+    let sorted: [Double]
+
+    init(_ values: [Double]) {
+        precondition(!values.isEmpty)
+        sorted = values.sorted()
+    }
+
+    var mean: Double { rounded(sorted.reduce(0, +) / Double(sorted.count), places: 3) }
+
+    /// NULL below two values.
+    var standardDeviation: Double? {
+        guard sorted.count > 1 else { return nil }
+        let mean = sorted.reduce(0, +) / Double(sorted.count)
+        return rounded((sorted.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(sorted.count - 1)).squareRoot(), places: 3)
+    }
+
+    func percentile(_ p: Double) -> Double {
+        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
+        return sorted[max(rank, 1) - 1]
+    }
+}
+
+/// What `report queue` groups job runs by.
+public enum QueueGrouping: String, Sendable, CaseIterable {
+    case job
+    case resourceClass = "resource_class"
+    case project
+
+    var keys: [(name: String, column: String)] {
+        switch self {
+        case .job: return [("project", "project_slug"), ("job", "job_name")]
+        case .resourceClass: return [("resource_class", "resource_class")]
+        case .project: return [("project", "project_slug")]
+        }
+    }
+}
+
+extension ArchiveReader {
+    /// Queue time (`started_at` − `queued_at`, known for enriched jobs) per group: the runs with
+    /// a known queue time, its mean, nearest-rank p50 … p99 and maximum, sorted by key.
+    public func queueReport(by grouping: QueueGrouping, filter: RunFilter, into sink: inout some RowSink) throws {
+        let (whereSQL, arguments) = RunSource.jobs.whereClause(filter)
+        let known = (whereSQL.isEmpty ? "WHERE " : whereSQL + " AND ") + "queue_seconds IS NOT NULL"
+        let keyCount = grouping.keys.count
+        let sql = "SELECT \((grouping.keys.map(\.column) + ["queue_seconds"]).joined(separator: ", ")) FROM job_runs \(known)"
+        var groups: [[SQLValue]: [Double]] = [:]
+        try stream(
+            sql,
+            arguments: arguments,
+            columns: { _ in },
+            row: { row in
+                let seconds: Double? =
+                    switch row[keyCount] {
+                    case .real(let value): value
+                    case .integer(let value): Double(value)
+                    default: nil
+                    }
+                if let seconds { groups[Array(row[0..<keyCount]), default: []].append(seconds) }
+            }
+        )
+        try sink.start(columns: grouping.keys.map(\.name) + ["runs", "mean_s", "p50_s", "p90_s", "p95_s", "p99_s", "max_s"])
+        for key in groups.keys.sorted(by: SQLValue.precedes) {
+            let sample = Sample(groups[key]!)
+            try sink.write(
+                key + [.integer(Int64(sample.sorted.count)), .real(sample.mean)] + [50.0, 90, 95, 99].map { .real(sample.percentile($0)) }
+                    + [.real(sample.sorted[sample.sorted.count - 1])]
+            )
+        }
     }
 }
 

@@ -13,7 +13,7 @@ struct Report: ParsableCommand {
             unauthorized or terminated-unknown; success_rate = succeeded / (runs - canceled), where \
             runs of unknown status (a workflow seen only through its jobs) do not count either.
             """,
-        subcommands: [Durations.self, Trend.self, Flaky.self, Failures.self, Slowest.self]
+        subcommands: [Durations.self, Trend.self, Flaky.self, Failures.self, Slowest.self, Queue.self]
     )
 
     /// Options every report takes.
@@ -148,6 +148,35 @@ struct Report: ParsableCommand {
         }
     }
 }
+
+extension Report {
+    struct Queue: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "How long jobs waited for a machine: queue time per job, resource class or project.",
+            discussion: """
+                Queue time is started_at - queued_at, known for jobs enriched from CircleCI's API \
+                (serve with a token, backfill, or circle-archive enrich). Columns: the keys, then runs \
+                (jobs with a known queue time), mean_s, p50_s, p90_s, p95_s, p99_s, max_s; percentiles \
+                are nearest-rank.
+
+                Examples:
+                  circle-archive report queue --by resource_class --since 30d
+                  circle-archive report queue --by job --project gh/acme/widgets --format csv
+                """
+        )
+
+        @OptionGroup var common: Common
+
+        @Option(help: "Group by job, resource_class or project.")
+        var by: QueueGrouping = .job
+
+        func run() throws {
+            try common.run { reader, filter, printer in try reader.queueReport(by: by, filter: filter, into: &printer) }
+        }
+    }
+}
+
+extension QueueGrouping: ExpressibleByArgument {}
 
 extension DurationGrouping: ExpressibleByArgument {}
 

@@ -89,6 +89,55 @@ import Testing
         #expect(try store.reader.texts("SELECT last_error FROM enrichment_queue WHERE job_id = 'j1'") == ["CircleCI answered 503"])
     }
 
+    /// `report queue` against a computation of its own: 40 jobs of two names on two resource
+    /// classes with random queue times, some not enriched.
+    @Test func theQueueReportAgreesWithAnIndependentComputation() async throws {
+        let (store, _) = try makeStore()
+        var generator = SeededGenerator(seed: 16)
+        var expected: [String: [Double]] = [:]
+        for index in 0..<40 {
+            let name = index % 2 == 0 ? "lint" : "test"
+            let resourceClass = index % 3 == 0 ? "large" : "medium"
+            _ = try await store.receive(Fixtures.jobCompleted(id: "e\(index)", jobID: "j\(index)", number: index, name: name))
+            guard index % 5 != 4 else { continue }  // never enriched: no queue time
+            let waited = Int64.random(in: 0...90_000, using: &generator)  // milliseconds
+            let started = Self.time("2024-03-05T10:11:28.841Z")
+            let details = JobDetails(
+                jobID: "j\(index)",
+                queuedAt: Timestamp(microseconds: started.microseconds - waited * 1000),
+                resourceClass: resourceClass
+            )
+            try await store.store(JobEnrichment(jobID: "j\(index)", outcome: .enriched(details, tests: [])))
+            expected[resourceClass, default: []].append(Double(waited) / 1000)
+        }
+        var collector = RowCollector()
+        try store.reader.queueReport(by: .resourceClass, filter: RunFilter(), into: &collector)
+        #expect(collector.columns == ["resource_class", "runs", "mean_s", "p50_s", "p90_s", "p95_s", "p99_s", "max_s"])
+        for row in collector.rows {
+            guard case .text(let resourceClass) = row[0], let seconds = expected[resourceClass]?.sorted() else {
+                Issue.record("unexpected row \(row)")
+                continue
+            }
+            func rank(_ p: Double) -> Double { seconds[Int((p / 100 * Double(seconds.count)).rounded(.up)) - 1] }
+            let mean = (seconds.reduce(0, +) / Double(seconds.count) * 1000).rounded() / 1000
+            #expect(row[1] == .integer(Int64(seconds.count)))
+            #expect(row[2] == .real(mean))
+            for (column, p) in zip(3..., [50.0, 90, 95, 99]) {
+                guard case .real(let value) = row[column] else {
+                    Issue.record("\(row)")
+                    continue
+                }
+                #expect(abs(value - rank(p)) < 0.0015, "p\(p) of \(resourceClass)")
+            }
+            guard case .real(let max) = row[7] else { continue }
+            #expect(abs(max - seconds.last!) < 0.0015)
+        }
+        #expect(collector.rows.count == 2)
+        var byJob = RowCollector()
+        try store.reader.queueReport(by: .job, filter: RunFilter(job: "lint"), into: &byJob)
+        #expect(byJob.rows.count == 1 && byJob.rows.first?[2] == .integer(16), "20 lint jobs, 4 never enriched")
+    }
+
     @Test func runTimeIsReadAsANumberOrANumericString() throws {
         func runTime(_ json: String) throws -> Double? {
             APIRecords.testResult(try JSONValue(parsing: Array(#"{"name":"t","run_time":\#(json)}"#.utf8))).runTimeSeconds
