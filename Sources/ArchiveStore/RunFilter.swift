@@ -44,6 +44,8 @@ public enum RunSource: String, Sendable, CaseIterable {
     case workflows
     case pipelines
     case events
+    /// Test results of enriched jobs (`test_runs`).
+    case tests
 
     /// The view (or table) read, whose columns an export prints.
     public var relation: String {
@@ -52,6 +54,7 @@ public enum RunSource: String, Sendable, CaseIterable {
         case .workflows: return "workflow_runs"
         case .pipelines: return "pipeline_runs"
         case .events: return "events"
+        case .tests: return "test_runs"
         }
     }
 
@@ -62,12 +65,13 @@ public enum RunSource: String, Sendable, CaseIterable {
         case .workflows: return "workflow_id"
         case .pipelines: return "pipeline_id"
         case .events: return "id"
+        case .tests: return "job_id, position"
         }
     }
 
     var timeColumn: String {
         switch self {
-        case .jobs, .workflows: return "stopped_at"
+        case .jobs, .workflows, .tests: return "stopped_at"
         case .pipelines: return "created_at"
         case .events: return "happened_at"
         }
@@ -84,7 +88,7 @@ public enum RunSource: String, Sendable, CaseIterable {
 
     private var workflowCondition: String {
         switch self {
-        case .jobs, .workflows: return "workflow_name = ?"
+        case .jobs, .workflows, .tests: return "workflow_name = ?"
         case .pipelines: return "pipeline_id IN (SELECT pipeline_id FROM workflows WHERE name = ?)"
         case .events: return "workflow_id IN (SELECT id FROM workflows WHERE name = ?)"
         }
@@ -92,7 +96,7 @@ public enum RunSource: String, Sendable, CaseIterable {
 
     private var jobCondition: String {
         switch self {
-        case .jobs: return "job_name = ?"
+        case .jobs, .tests: return "job_name = ?"
         case .workflows: return "workflow_id IN (SELECT workflow_id FROM jobs WHERE name = ?)"
         case .pipelines: return "pipeline_id IN (SELECT pipeline_id FROM jobs WHERE name = ?)"
         case .events: return "job_id IN (SELECT id FROM jobs WHERE name = ?)"

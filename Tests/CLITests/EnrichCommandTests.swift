@@ -32,6 +32,9 @@ import Testing
         #expect(!result.stderr.contains(FakeCircleCI.token))
         let tests = try await run(["query", "--db", path, "-f", "csv", "SELECT count(*) FROM test_runs"])
         #expect(tests.stdout == "count(*)\r\n3\r\n")
+        let export = try await run(["export", "tests", "--db", path, "--format", "jsonl", "--job", "test"])
+        #expect(export.status == 0 && export.stdout.split(separator: "\n").count == 3, "\(export)")
+        #expect(export.stdout.contains(#""test_name":"test1""#) && export.stdout.contains(#""project_slug":"gh/acme/widgets""#))
 
         let stats = try await run(["stats", "--db", path, "--format", "csv"])
         for line in ["jobs.enriched,2", "jobs.unavailable,1", "jobs.enrichment_queued,0", "rows.test_results,3"] {
