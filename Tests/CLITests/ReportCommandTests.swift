@@ -14,6 +14,14 @@ func reportArchive() async throws -> String {
     for event in sampleEvents {
         _ = try await store.receive(Delivery(body: Array(event.utf8)))
     }
+    // The `test` job enriched, as serve with a token would: queued 8 s before it started, two tests.
+    let jobID = "c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f"
+    let details = JobDetails(jobID: jobID, queuedAt: Timestamp(iso8601: "2024-03-05T10:11:20.841Z"), resourceClass: "large", executorType: "docker")
+    let tests = [
+        TestResult(classname: "WidgetTest", name: "saves", result: "success", runTimeSeconds: 0.25),
+        TestResult(classname: "WidgetTest", name: "loads", result: "failure", runTimeSeconds: 1.5, message: "expected true"),
+    ]
+    try await store.store(JobEnrichment(jobID: jobID, outcome: .enriched(details, tests: tests)))
     try store.close()
     return path
 }
