@@ -112,7 +112,7 @@ import Testing
     static func configuration(_ change: (inout ServeConfiguration) -> Void = { _ in }) throws -> ServeConfiguration {
         try testConfiguration {
             $0.busyTimeout = 0.1
-            $0.requestTimeout = 1.5
+            $0.requestTimeout = 2.5
             change(&$0)
         }
     }
@@ -127,11 +127,11 @@ import Testing
         try await withServer(try Self.configuration(), .ahc(.http)) { (client, reader) async throws in
             let port = try #require(client.port)
             let started = Date()
-            let response = try await blockingWork { try rawHTTPExchange(port: port, request: Array(partial.utf8), timeout: 8) }
+            let response = try await blockingWork { try rawHTTPExchange(port: port, request: Array(partial.utf8), timeout: 10) }
             let elapsed = Date().timeIntervalSince(started)
             #expect(response.status == 408)
             #expect(response.head.lowercased().contains("connection: close"))
-            #expect(elapsed >= 1.45 && elapsed < 6, "\(elapsed)")
+            #expect(elapsed >= 2.45 && elapsed < 8, "\(elapsed)")
             // The server still serves others.
             #expect(try await client.execute(uri: "/healthz", method: .get) { $0.status } == .ok)
             #expect(try reader.count("events") + reader.count("rejected_deliveries") == 0)
@@ -144,10 +144,10 @@ import Testing
             let body = Array(Fixtures.ping.utf8)
             let request = Array("POST /webhooks/circleci HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
             let started = Date()
-            // One byte every 50 ms would take about 20 s to send; the server answers after 1.5 s.
-            let response = try await blockingWork { try rawHTTPExchange(port: port, request: request, timeout: 8, pace: 0.05) }
+            // One byte every 50 ms would take about 20 s to send; the server answers after 2.5 s.
+            let response = try await blockingWork { try rawHTTPExchange(port: port, request: request, timeout: 10, pace: 0.05) }
             #expect(response.status == 408)
-            #expect(Date().timeIntervalSince(started) < 6)
+            #expect(Date().timeIntervalSince(started) < 8)
         }
     }
 
