@@ -34,6 +34,7 @@ public func buildApplication(
             EnrichmentService(
                 enricher: Enricher(store: store, options: enrichment),
                 pollInterval: configuration.enrichmentPollInterval,
+                metrics: metrics,
                 logger: logger
             )
         )
@@ -109,7 +110,14 @@ public func buildRouter(
         Response(
             status: .ok,
             headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition(diskUsage: store.diskUsage)))
+            body: ResponseBody(
+                byteBuffer: ByteBuffer(
+                    bytes: metrics.exposition(
+                        diskUsage: store.diskUsage,
+                        enrichmentQueue: configuration.enrichment == nil ? nil : try? store.enrichmentQueueLength()
+                    )
+                )
+            )
         )
     }
     let health = HealthCheck(reader: store.reader)
@@ -131,15 +139,24 @@ public func buildRouter(
 struct EnrichmentService: Service {
     let enricher: Enricher
     let pollInterval: Duration
+    let metrics: ArchiveMetrics
     let logger: Logger
 
     func run() async throws {
         // Graceful shutdown cancels the loop: a wait or a request in flight ends at once.
         try? await cancelWhenGracefulShutdown {
+            var reported = EnrichmentCounts()
             while !Task.isCancelled {
                 var failed = false
                 do throws(BackfillError) {
                     let counts = try await enricher.enrichDue()
+                    // The enricher's counts add up since it started; /metrics counts what is new.
+                    metrics.enrichments(
+                        enriched: counts.enriched - reported.enriched,
+                        unavailable: counts.unavailable - reported.unavailable,
+                        postponed: counts.postponed - reported.postponed
+                    )
+                    reported = counts
                     if counts.enriched + counts.unavailable + counts.postponed > 0 {
                         logger.debug("enrichment", metadata: ["enriched": "\(counts.enriched)", "tests": "\(counts.tests)"])
                     }

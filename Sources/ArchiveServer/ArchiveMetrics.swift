@@ -33,6 +33,8 @@ public final class ArchiveMetrics: Sendable {
     private let deliveries: [String: [WebhookReply.Outcome: Counter]]
     private let ingestDuration: CoreMetrics.Timer
     private let commitBatchSize: Recorder
+    private let enrichmentQueueLength: Gauge
+    private let enrichmentOutcomes: [String: Counter]
     private let commitDuration: CoreMetrics.Timer
     private let databaseSize: Gauge
     private let walSize: Gauge
@@ -75,6 +77,12 @@ public final class ArchiveMetrics: Sendable {
         self.deliveries = deliveries
         ingestDuration = CoreMetrics.Timer(label: "circle_archive_ingest_duration_seconds", factory: factory)
         commitBatchSize = Recorder(label: "circle_archive_commit_batch_size", factory: factory)
+        enrichmentQueueLength = Gauge(label: "circle_archive_enrichment_queue_length", factory: factory)
+        enrichmentOutcomes = Dictionary(
+            uniqueKeysWithValues: ["enriched", "unavailable", "postponed"].map {
+                ($0, Counter(label: "circle_archive_enrichments_total", dimensions: [("outcome", $0)], factory: factory))
+            }
+        )
         commitDuration = CoreMetrics.Timer(label: "circle_archive_commit_duration_seconds", factory: factory)
         databaseSize = Gauge(label: "circle_archive_database_size_bytes", factory: factory)
         walSize = Gauge(label: "circle_archive_wal_size_bytes", factory: factory)
@@ -137,10 +145,18 @@ public final class ArchiveMetrics: Sendable {
     }
 
     /// The text a Prometheus scrape receives, with the database's size as of now.
-    public func exposition(diskUsage: ArchiveStore.DiskUsage) -> [UInt8] {
+    public func exposition(diskUsage: ArchiveStore.DiskUsage, enrichmentQueue: Int? = nil) -> [UInt8] {
         databaseSize.record(diskUsage.database)
         walSize.record(diskUsage.wal)
+        if let enrichmentQueue { enrichmentQueueLength.record(enrichmentQueue) }
         return registry.emitToBuffer()
+    }
+
+    /// Counts what the enrichment worker did since its last report (`EnrichmentService`).
+    func enrichments(enriched: Int, unavailable: Int, postponed: Int) {
+        for (outcome, count) in [("enriched", enriched), ("unavailable", unavailable), ("postponed", postponed)] where count > 0 {
+            enrichmentOutcomes[outcome]?.increment(by: count)
+        }
     }
 }
 

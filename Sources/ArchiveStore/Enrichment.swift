@@ -142,6 +142,15 @@ extension ArchiveStore {
 }
 
 extension ArchiveStore {
+    /// Jobs waiting in the enrichment queue, due or not.
+    public func enrichmentQueueLength() throws(StoreError) -> Int {
+        do {
+            return try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM enrichment_queue") ?? 0 }
+        } catch {
+            throw StoreError(.unavailable, "cannot read the enrichment queue: \(describe(error))", cause: error)
+        }
+    }
+
     /// Jobs due for enrichment (`next_attempt_at` reached), oldest first, at most `limit`.
     public func queuedForEnrichment(limit: Int, now: Timestamp = .now()) throws(StoreError) -> [QueuedJob] {
         do {

@@ -79,6 +79,16 @@ import Testing
         }
         #expect(enriched == ["3"], "\(server.output)")
         #expect(try ArchiveReader.open(path: path).texts("SELECT count(*) FROM test_results") == ["3"])
+        // /metrics says so: three jobs enriched, none left in the queue (a report may lag by one poll).
+        var scrape = ""
+        while ContinuousClock.now < deadline {
+            let request = Array("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+            scrape = try await blockingWork { try rawHTTPExchange(port: port, request: request).body }
+            if scrape.contains(#"circle_archive_enrichments_total{outcome="enriched"} 3"#) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(scrape.contains(#"circle_archive_enrichments_total{outcome="enriched"} 3"#), "\(scrape)")
+        #expect(scrape.contains("circle_archive_enrichment_queue_length 0"), "\(scrape)")
         #expect(try await blockingWork { server.stop() } == 0)
         #expect(!server.output.contains(FakeCircleCI.token))
         #expect(!server.output.contains("enrichment is off"))
