@@ -223,28 +223,8 @@ public final class Backfiller: Sendable {
 
     /// Workflows and jobs of `pipelines`, at most `concurrency` pipelines at a time, in their order.
     private func fetchRuns(of pipelines: [PipelineRecord], in context: ProjectContext) async throws(BackfillError) -> [BackfilledPipeline] {
-        guard !pipelines.isEmpty else { return [] }
-        do {
-            return try await withThrowingTaskGroup(of: (Int, BackfilledPipeline).self) { group in
-                var results = [BackfilledPipeline?](repeating: nil, count: pipelines.count)
-                var next = 0
-                func addNext() {
-                    guard next < pipelines.count else { return }
-                    let (index, pipeline) = (next, pipelines[next])
-                    next += 1
-                    group.addTask { (index, try await self.fetchRuns(of: pipeline, in: context)) }
-                }
-                for _ in 0..<max(1, options.concurrency) { addNext() }
-                while let (index, result) = try await group.next() {
-                    results[index] = result
-                    addNext()
-                }
-                return results.compactMap { $0 }
-            }
-        } catch let error as BackfillError {
-            throw error
-        } catch {
-            throw .failed(path: "/pipeline", reason: "\(error)")
+        try await concurrentMap(pipelines, limit: options.concurrency) { pipeline throws(BackfillError) in
+            try await self.fetchRuns(of: pipeline, in: context)
         }
     }
 
@@ -266,12 +246,12 @@ public final class Backfiller: Sendable {
         -> BackfilledPipeline
     {
         var workflows: [WorkflowRecord] = []
-        for item in try await allItems("/pipeline/\(CircleCIClient.escapePath(pipeline.id))/workflow") {
+        for item in try await client.allItems("/pipeline/\(CircleCIClient.escapePath(pipeline.id))/workflow") {
             if let workflow = APIRecords.workflow(item, projectID: context.project.id, appURL: context.appURL) { workflows.append(workflow) }
         }
         var jobs: [JobRecord] = []
         for workflow in workflows {
-            for item in try await allItems("/workflow/\(CircleCIClient.escapePath(workflow.id))/job") {
+            for item in try await client.allItems("/workflow/\(CircleCIClient.escapePath(workflow.id))/job") {
                 if let job = APIRecords.job(item, workflowID: workflow.id, pipelineID: pipeline.id, projectID: context.project.id) {
                     jobs.append(job)
                 } else if item["type"]?.string == "approval" {
@@ -280,19 +260,6 @@ public final class Backfiller: Sendable {
             }
         }
         return BackfilledPipeline(pipeline: pipeline, workflows: workflows, jobs: jobs)
-    }
-
-    /// Every item of a paged list.
-    private func allItems(_ path: String) async throws(BackfillError) -> [JSONValue] {
-        var items: [JSONValue] = []
-        var token: String? = nil
-        repeat {
-            let page = try await client.get(path, query: token.map { [("page-token", $0)] } ?? [])
-            guard let pageItems = page["items"]?.elements else { throw .invalidResponse(path: path, reason: "no items") }
-            items += pageItems
-            token = page["next_page_token"]?.string.flatMap { $0.isEmpty ? nil : $0 }
-        } while token != nil
-        return items
     }
 
     private func stored<T>(_ read: () throws(StoreError) -> T) throws(BackfillError) -> T {

@@ -183,6 +183,19 @@ final class CircleCIClient: Sendable {
         }
     }
 
+    /// Every item of a paged list (`items`, then `page-token` = `next_page_token` until none).
+    func allItems(_ path: String) async throws(BackfillError) -> [JSONValue] {
+        var items: [JSONValue] = []
+        var token: String? = nil
+        repeat {
+            let page = try await get(path, query: token.map { [("page-token", $0)] } ?? [])
+            guard let pageItems = page["items"]?.elements else { throw .invalidResponse(path: path, reason: "no items") }
+            items += pageItems
+            token = page["next_page_token"]?.string.flatMap { $0.isEmpty ? nil : $0 }
+        } while token != nil
+        return items
+    }
+
     private enum Outcome {
         case success([UInt8])
         case failure(BackfillError)

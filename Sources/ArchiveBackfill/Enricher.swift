@@ -95,62 +95,21 @@ public final class Enricher: Sendable {
 
     /// Enriches `jobs`, at most `concurrency` at a time.
     private func enrich(_ jobs: [QueuedJob]) async throws(BackfillError) {
-        do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                var next = 0
-                func addNext() {
-                    guard next < jobs.count else { return }
-                    let job = jobs[next]
-                    next += 1
-                    group.addTask { try await self.enrich(job) }
-                }
-                for _ in 0..<concurrency { addNext() }
-                while try await group.next() != nil { addNext() }
-            }
-        } catch let error as BackfillError {
-            throw error
-        } catch {
-            throw .failed(path: "/project", reason: "\(error)")
-        }
+        _ = try await concurrentMap(jobs, limit: concurrency) { job throws(BackfillError) in try await self.enrich(job) }
     }
 
+    /// Fetches and stores one job; a fetch that fails for this job alone postpones it.
     private func enrich(_ job: QueuedJob) async throws(BackfillError) {
-        let projectPath = "/project/" + CircleCIClient.escapePath(job.projectSlug)
         let enrichment: JobEnrichment
-        do throws(BackfillError) {
-            let details: JobDetails
-            do throws(BackfillError) {
-                details = APIRecords.jobDetails(try await client.get(projectPath + "/job/\(job.jobNumber)"), jobID: job.jobID)
-            } catch let error where error.code == .notFound {
-                try await stored(JobEnrichment(jobID: job.jobID, outcome: .unavailable))
-                counts.withLock { $0.unavailable += 1 }
-                return
-            }
-            var tests: [TestResult] = []
-            do throws(BackfillError) {
-                var token: String?
-                repeat {
-                    let page = try await client.get(projectPath + "/\(job.jobNumber)/tests", query: token.map { [("page-token", $0)] } ?? [])
-                    guard let items = page["items"]?.elements else {
-                        throw BackfillError.invalidResponse(path: projectPath + "/\(job.jobNumber)/tests", reason: "no items")
-                    }
-                    tests += items.map(APIRecords.testResult)
-                    token = page["next_page_token"]?.string.flatMap { $0.isEmpty ? nil : $0 }
-                } while token != nil
-            } catch let error where error.code == .notFound {
-                tests = []
-            }
-            enrichment = JobEnrichment(jobID: job.jobID, outcome: .enriched(details, tests: tests))
+        do {
+            enrichment = try await fetch(job)
         } catch let error where [BackfillError.Code.unauthorized, .cancelled, .store].contains(error.code) {
             throw error
         } catch {
             // Transient after every retry, or CircleCI refused this one job: later, not now.
             do {
-                try await store.postponeEnrichment(
-                    of: job.jobID,
-                    until: Timestamp.now().adding(Self.retryDelay(afterAttempts: job.attempts)),
-                    error: error.message
-                )
+                let retryAt = Timestamp.now().adding(Self.retryDelay(afterAttempts: job.attempts))
+                try await store.postponeEnrichment(of: job.jobID, until: retryAt, error: error.message)
             } catch {
                 throw .store(error)
             }
@@ -159,10 +118,34 @@ public final class Enricher: Sendable {
         }
         try await stored(enrichment)
         counts.withLock { counts in
-            counts.enriched += 1
-            if case .enriched(_, let tests) = enrichment.outcome { counts.tests += tests.count }
+            switch enrichment.outcome {
+            case .enriched(_, let tests):
+                counts.enriched += 1
+                counts.tests += tests.count
+            case .unavailable:
+                counts.unavailable += 1
+            }
         }
         onEvent(snapshot())
+    }
+
+    /// The job's details and every page of its tests. A 404 for the details: CircleCI no longer
+    /// has the job; for the tests alone: it stored none.
+    private func fetch(_ job: QueuedJob) async throws(BackfillError) -> JobEnrichment {
+        let jobPath = "/project/" + CircleCIClient.escapePath(job.projectSlug)
+        let details: JobDetails
+        do {
+            details = APIRecords.jobDetails(try await client.get(jobPath + "/job/\(job.jobNumber)"), jobID: job.jobID)
+        } catch let error where error.code == .notFound {
+            return JobEnrichment(jobID: job.jobID, outcome: .unavailable)
+        }
+        var tests: [JSONValue] = []
+        do {
+            tests = try await client.allItems(jobPath + "/\(job.jobNumber)/tests")
+        } catch let error where error.code == .notFound {
+            tests = []
+        }
+        return JobEnrichment(jobID: job.jobID, outcome: .enriched(details, tests: tests.map(APIRecords.testResult)))
     }
 
     private func stored(_ enrichment: JobEnrichment) async throws(BackfillError) {

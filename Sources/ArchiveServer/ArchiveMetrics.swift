@@ -94,11 +94,11 @@ public final class ArchiveMetrics: Sendable {
 
     /// Counts one webhook delivery, and what its event says about CI when it was stored. `type` is
     /// the event's type (the body's for a parsed event, else the header's, which is then only a claim).
-    func delivered(_ reply: WebhookReply, event: WebhookEvent?, type: String?, completesRun: Bool, duration: Duration) {
+    func delivered(_ reply: WebhookReply, event: WebhookEvent?, type: String?, duration: Duration) {
         let label = type.flatMap { Self.eventTypes.contains($0) ? $0 : nil } ?? Self.otherLabel
         deliveries[label]?[reply.outcome]?.increment()
         ingestDuration.recordNanoseconds(Int64(duration / .nanoseconds(1)))
-        if case .stored = reply, let event { archived(event, completesRun: completesRun) }
+        if case .stored(_, let completesRun) = reply, let event { archived(event, completesRun: completesRun) }
     }
 
     /// Records one transaction of the store (`ArchiveStore.Options.onCommit`): how many deliveries

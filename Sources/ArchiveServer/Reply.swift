@@ -33,7 +33,8 @@ struct ReplyBody: Sendable {
 /// ending, the HTTP status, the body, the log line and its level, and the `outcome` label of
 /// `/metrics` and of the log.
 enum WebhookReply: Sendable {
-    case stored(id: String)
+    /// `completesRun`: the event completed its job or workflow (see `DeliveryOutcome.stored`).
+    case stored(id: String, completesRun: Bool)
     case duplicate(id: String)
     case rejected(reason: String)
     case unauthorized(SignatureVerifier.Refusal)
@@ -52,7 +53,7 @@ enum WebhookReply: Sendable {
 
     init(_ outcome: DeliveryOutcome) {
         switch outcome {
-        case .stored(let id, _): self = .stored(id: id)
+        case .stored(let id, let completesRun): self = .stored(id: id, completesRun: completesRun)
         case .duplicate(let id): self = .duplicate(id: id)
         case .rejected(let reason): self = .rejected(reason: reason)
         }
@@ -82,7 +83,7 @@ enum WebhookReply: Sendable {
 
     var body: ReplyBody {
         switch self {
-        case .stored(let id): ReplyBody(status: "stored", id: id)
+        case .stored(let id, _): ReplyBody(status: "stored", id: id)
         case .duplicate(let id): ReplyBody(status: "duplicate", id: id)
         case .rejected(let reason): ReplyBody(status: "rejected", error: reason)
         case .unauthorized: ReplyBody(error: "missing or invalid circleci-signature")
@@ -119,7 +120,7 @@ enum WebhookReply: Sendable {
     /// The line's field beside `outcome`: the event id, or why it was not stored.
     var logDetail: (key: String, value: String)? {
         switch self {
-        case .stored(let id), .duplicate(let id): ("id", id)
+        case .stored(let id, _), .duplicate(let id): ("id", id)
         case .rejected(let reason), .unavailable(let reason): ("reason", reason)
         case .unauthorized(let refusal): ("reason", refusal.rawValue)
         case .tooLarge: nil

@@ -42,9 +42,7 @@ struct WebhookController: Sendable {
         let delivery = PreparedDelivery(body: body, headers: request.headers.map { ($0.name.canonicalName, $0.value) })
         exchange.event = delivery.event
         do {
-            let outcome = try await store.receive(delivery)
-            if case .stored(_, let completesRun) = outcome { exchange.completesRun = completesRun }
-            return reply(WebhookReply(outcome), exchange)
+            return reply(WebhookReply(try await store.receive(delivery)), exchange)
         } catch {
             return reply(.unavailable(reason: error.message), exchange)
         }
@@ -58,7 +56,6 @@ struct WebhookController: Sendable {
         let claimedType: String?
         /// The parsed event, once the signature was checked.
         var event: WebhookEvent?
-        var completesRun = false
 
         init(request: Request, context: ArchiveRequestContext) {
             self.context = context
@@ -71,7 +68,7 @@ struct WebhookController: Sendable {
     /// Answers, logs and counts a delivery: `WebhookReply` decides what each of them says.
     private func reply(_ reply: WebhookReply, _ exchange: Exchange) -> Response {
         let latency = ContinuousClock.now - exchange.started
-        metrics.delivered(reply, event: exchange.event, type: exchange.eventType, completesRun: exchange.completesRun, duration: latency)
+        metrics.delivered(reply, event: exchange.event, type: exchange.eventType, duration: latency)
         // The line's fields are formatted only when it is written: at --log-level warning, a stored
         // delivery costs no formatting at all. Warnings name the peer, to find a misconfigured or
         // hostile sender.

@@ -352,10 +352,7 @@ public final class ArchiveStore: Sendable {
                 try context.statements.insertEvent(ArchivedEvent(event: event, payload: payload, receivedAt: delivery.receivedAt), in: db)
                 guard db.changesCount > 0 else { return .duplicate(id: event.id) }
                 entities.add(entitiesOf: event)
-                if context.queuesEnrichment, event.type == "job-completed", let job = event.job, let number = job.number,
-                    let slug = event.project?.slug
-                {
-                    let entry = QueueEntry(job: QueuedJob(jobID: job.id, projectSlug: slug, jobNumber: number), queuedAt: delivery.receivedAt)
+                if context.queuesEnrichment, let entry = QueueEntry(completedBy: event, receivedAt: delivery.receivedAt) {
                     try context.statements.enqueue(entry, in: db)
                 }
                 return .stored(id: event.id, completesRun: try completedRuns.isFirstCompletion(by: event, in: db))

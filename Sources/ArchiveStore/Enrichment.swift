@@ -112,6 +112,20 @@ extension Tables {
 struct QueueEntry {
     let job: QueuedJob
     let queuedAt: String
+
+    init(job: QueuedJob, queuedAt: String) {
+        self.job = job
+        self.queuedAt = queuedAt
+    }
+
+    /// The job a `job-completed` event completes, when the API can be asked about it: it has a
+    /// number and its project a slug.
+    init?(completedBy event: WebhookEvent, receivedAt: String) {
+        guard event.type == "job-completed", let job = event.job, let number = job.number, let slug = event.project?.slug else {
+            return nil
+        }
+        self.init(job: QueuedJob(jobID: job.id, projectSlug: slug, jobNumber: number), queuedAt: receivedAt)
+    }
 }
 
 extension ArchiveStore {
@@ -188,10 +202,11 @@ extension ArchiveStore {
     /// Queues every archived job that was never enriched (no `enrichment_status`), has a number
     /// and a project slug, and completed at or after `since` in one of `projects` (all when
     /// empty): `circle-archive enrich` for archives built before enrichment, or while serve had no
-    /// token. Returns how many jobs were newly queued.
+    /// token. Each is queued through `Tables.enqueue`, like a job serve queues. Returns how many
+    /// jobs were newly queued.
     public func queueUnenriched(since: Timestamp?, projects: [String], now: Timestamp = .now()) async throws(StoreError) -> Int {
         var conditions = ["j.enrichment_status IS NULL", "j.number IS NOT NULL", "pr.slug IS NOT NULL"]
-        var arguments = [now.iso8601, now.iso8601]
+        var arguments: [String] = []
         if let since {
             conditions.append("j.stopped_at >= ?")
             arguments.append(since.iso8601)
@@ -202,16 +217,21 @@ extension ArchiveStore {
             arguments += slugs
         }
         let sql = """
-            INSERT INTO enrichment_queue (job_id, project_slug, job_number, queued_at, next_attempt_at)
-            SELECT j.id, pr.slug, j.number, ?, ? FROM jobs j JOIN projects pr ON pr.id = j.project_id
+            SELECT j.id, pr.slug, j.number FROM jobs j JOIN projects pr ON pr.id = j.project_id
             WHERE \(conditions.joined(separator: " AND "))
-            ON CONFLICT (job_id) DO NOTHING
             """
         let values = arguments
         do {
             return try await pool.write { db in
-                try db.execute(sql: sql, arguments: StatementArguments(values))
-                return db.changesCount
+                let enqueue = try db.cachedStatement(sql: Tables.enqueue)
+                var queued = 0
+                let jobs = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(values))
+                while let row = try jobs.next() {
+                    let job = QueuedJob(jobID: row[0], projectSlug: row[1], jobNumber: row[2])
+                    try enqueue.execute(arguments: Tables.enrichmentQueue.arguments(QueueEntry(job: job, queuedAt: now.iso8601)))
+                    queued += db.changesCount
+                }
+                return queued
             }
         } catch {
             throw StoreError(.unavailable, "cannot queue jobs for enrichment: \(describe(error))", cause: error)

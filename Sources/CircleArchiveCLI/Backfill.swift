@@ -75,16 +75,16 @@ struct Backfill: AsyncParsableCommand {
         for slug in projects where slug.split(separator: "/", omittingEmptySubsequences: false).count != 3 || slug.contains("//") {
             throw ValidationError("\(slug) is not a project slug: gh/ORG/REPO, bb/ORG/REPO or circleci/ORG-ID/PROJECT-ID")
         }
-        guard (1...16).contains(concurrency) else { throw ValidationError("--concurrency must be 1 to 16") }
+        try APIOptions.validate(concurrency: concurrency)
     }
 
     func run() async throws {
         let environment = processEnvironment
-        let token = try api.token(environment)
+        let token = try api.requiredToken(environment)
         let progress = ProgressLine.onTerminal()
         let started = ContinuousClock.now
         let options = BackfillOptions(
-            apiURL: api.apiURL,
+            apiURL: try api.url(environment),
             token: token,
             projectSlugs: projects,
             since: since.timestamp,

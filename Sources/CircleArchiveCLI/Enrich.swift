@@ -48,18 +48,18 @@ struct Enrich: AsyncParsableCommand {
     var concurrency = 4
 
     func validate() throws {
-        guard (1...16).contains(concurrency) else { throw ValidationError("--concurrency must be 1 to 16") }
+        try APIOptions.validate(concurrency: concurrency)
     }
 
     func run() async throws {
         let environment = processEnvironment
-        let token = try api.token(environment)
+        let token = try api.requiredToken(environment)
         let progress = ProgressLine.onTerminal()
         let started = ContinuousClock.now
         let store = try ArchiveStore(path: archive.databasePath(environment))
         defer { try? store.close() }
         let queued = try await store.queueUnenriched(since: since?.timestamp, projects: projects)
-        let options = BackfillOptions(apiURL: api.apiURL, token: token, projectSlugs: [], since: .now(), concurrency: concurrency)
+        let options = BackfillOptions(apiURL: try api.url(environment), token: token, projectSlugs: [], since: .now(), concurrency: concurrency)
         let enricher = Enricher(store: store, options: options) { counts in progress.update(Self.describe(counts, since: started)) }
         let outcome = await Interruptible.run { try await enricher.drain() }
         progress.clear()

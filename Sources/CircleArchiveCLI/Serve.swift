@@ -103,23 +103,8 @@ struct Serve: AsyncParsableCommand {
     )
     var logFormat: LogFormat?
 
-    @Option(
-        help: ArgumentHelp(
-            "File holding a CircleCI API token, to enrich each new job from CircleCI's API.",
-            discussion: "Default: $CIRCLE_TOKEN. Without a token, serve archives webhooks only (enrichment is off).",
-            valueName: "path"
-        )
-    )
-    var circleciTokenFile: String?
-
-    @Option(
-        help: ArgumentHelp(
-            "CircleCI's API v2 base URL, for enrichment.",
-            discussion: Self.fallback("API_URL", BackfillOptions.defaultAPIURL),
-            valueName: "url"
-        )
-    )
-    var apiURL: String?
+    /// With a token, each new job is enriched from CircleCI's API; without one, enrichment is off.
+    @OptionGroup var api: APIOptions
 
     @Flag(help: "Do not enrich jobs from CircleCI's API, even with a token.")
     var noEnrich = false
@@ -170,9 +155,8 @@ struct Serve: AsyncParsableCommand {
         }
         let settings = Setting(environment: environment)
         var enrichment: BackfillOptions?
-        if !noEnrich, let token = try Self.apiToken(file: circleciTokenFile, environment: environment) {
-            let url = settings.text(apiURL, "API_URL", default: BackfillOptions.defaultAPIURL)
-            enrichment = BackfillOptions(apiURL: url, token: token, projectSlugs: [], since: .now())
+        if !noEnrich, let token = try api.token(environment) {
+            enrichment = BackfillOptions(apiURL: try api.url(environment), token: token, projectSlugs: [], since: .now())
         }
         return ServeConfiguration(
             host: settings.text(host, "HOST", default: ServeConfiguration.defaultHost),
@@ -187,21 +171,6 @@ struct Serve: AsyncParsableCommand {
             metricsSeriesLimit: try settings.value(metricsSeriesLimit, "METRICS_SERIES_LIMIT", default: ArchiveMetrics.defaultSeriesLimit),
             enrichment: enrichment
         )
-    }
-
-    /// The API token for enrichment: the file's first line, else CIRCLE_TOKEN; nil when neither.
-    static func apiToken(file: String?, environment: [String: String]) throws(ConfigurationError) -> String? {
-        if let file {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw ConfigurationError("cannot read the CircleCI token file \(file)")
-            }
-            let token = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map {
-                $0.trimmingCharacters(in: .whitespaces)
-            }
-            guard let token, !token.isEmpty else { throw ConfigurationError("the CircleCI token file \(file) is empty") }
-            return token
-        }
-        return environment["CIRCLE_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     static func readSecrets(from path: String) throws -> [String] {

@@ -41,7 +41,13 @@ import Testing
             #expect(stats.stdout.contains(line + "\r\n"), "\(line): \(stats.stdout)")
         }
 
-        let again = try await run(arguments, environment: ["CIRCLE_TOKEN": FakeCircleCI.token])
+        // The API's URL from the environment and the token from a file, as serve reads them.
+        let tokenFile = directory.appendingPathComponent("token")
+        try FakeCircleCI.token.write(to: tokenFile, atomically: true, encoding: .utf8)
+        let again = try await run(
+            ["enrich", "--db", path, "--circleci-token-file", tokenFile.path],
+            environment: ["CIRCLE_ARCHIVE_API_URL": url]
+        )
         #expect(
             again.status == 0 && again.stderr.hasPrefix("queued 0 jobs; enriched 0 (0 test results), 0 no longer at CircleCI, 0 requests"),
             "\(again.stderr)"
