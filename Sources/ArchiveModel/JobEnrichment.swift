@@ -86,3 +86,27 @@ extension APIRecords {
         )
     }
 }
+
+/// How a test result counts in reports: CircleCI says `success`, `failure` or `skipped`; JUnit's
+/// `error` counts as a failure, anything else as a run only.
+public enum TestOutcome: Sendable, Equatable {
+    case passed
+    case failed
+    case skipped
+    case other
+
+    @inlinable
+    public init(result: String?) {
+        switch result {
+        case "success": self = .passed
+        case "failure", "error": self = .failed
+        case "skipped": self = .skipped
+        default: self = .other
+        }
+    }
+
+    /// `column IN ('failure', 'error')`, for SQL; the list is constant, so it is spliced safely.
+    public static func failureCondition(_ column: String) -> String {
+        "\(column) IN ('failure', 'error')"
+    }
+}

@@ -74,14 +74,7 @@ extension ArchiveReader {
             columns: { _ in },
             row: { row in
                 let key = Array(row[0..<keyCount])
-                let status: String? = if case .text(let text) = row[keyCount] { text } else { nil }
-                let duration: Double? =
-                    switch row[keyCount + 1] {
-                    case .real(let value): value
-                    case .integer(let value): Double(value)
-                    default: nil
-                    }
-                groups[key, default: RunAccumulator()].add(status: status, duration: duration)
+                groups[key, default: RunAccumulator()].add(status: row[keyCount].text, duration: row[keyCount + 1].number)
             }
         )
         try sink.start(columns: grouping.keys.map(\.name) + (period == nil ? [] : ["period"]) + Self.durationColumns)
@@ -260,13 +253,7 @@ extension ArchiveReader {
             arguments: arguments,
             columns: { _ in },
             row: { row in
-                let seconds: Double? =
-                    switch row[keyCount] {
-                    case .real(let value): value
-                    case .integer(let value): Double(value)
-                    default: nil
-                    }
-                if let seconds { groups[Array(row[0..<keyCount]), default: []].append(seconds) }
+                if let seconds = row[keyCount].number { groups[Array(row[0..<keyCount]), default: []].append(seconds) }
             }
         )
         try sink.start(columns: grouping.keys.map(\.name) + ["runs", "mean_s", "p50_s", "p90_s", "p95_s", "p99_s", "max_s"])
@@ -300,14 +287,6 @@ extension SQLValue {
         case .integer, .real: return 1
         case .text: return 2
         case .blob: return 3
-        }
-    }
-
-    private var number: Double? {
-        switch self {
-        case .integer(let value): return Double(value)
-        case .real(let value): return value
-        default: return nil
         }
     }
 

@@ -22,6 +22,20 @@ public enum SQLValue: Sendable {
     init(_ time: Timestamp?) {
         self = time.map { .text($0.iso8601) } ?? .null
     }
+
+    /// The text, when the value is text.
+    var text: String? {
+        if case .text(let text) = self { text } else { nil }
+    }
+
+    /// The value as a number, when it is one.
+    var number: Double? {
+        switch self {
+        case .integer(let value): Double(value)
+        case .real(let value): value
+        default: nil
+        }
+    }
 }
 
 /// Equal when SQLite would store the same value: text compares by its UTF-8 bytes, not by

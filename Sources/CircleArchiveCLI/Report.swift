@@ -4,7 +4,7 @@ import Foundation
 
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Answer the usual CI questions: durations, trends, flaky jobs, failures, slowest runs.",
+        abstract: "Answer the usual CI questions: durations, trends, flaky jobs and tests, failures, queue time.",
         discussion: """
             Reports read the archive read-only and print through the same formats as query. \
             Time filters apply to completion time (stopped_at); --since is inclusive, --until exclusive.
@@ -13,7 +13,7 @@ struct Report: ParsableCommand {
             unauthorized or terminated-unknown; success_rate = succeeded / (runs - canceled), where \
             runs of unknown status (a workflow seen only through its jobs) do not count either.
             """,
-        subcommands: [Durations.self, Trend.self, Flaky.self, Failures.self, Slowest.self, Queue.self]
+        subcommands: [Durations.self, Trend.self, Flaky.self, Failures.self, Slowest.self, Queue.self, TestResults.self, FlakyTests.self]
     )
 
     /// Options every report takes.
@@ -175,6 +175,67 @@ extension Report {
         }
     }
 }
+
+extension Report {
+    struct TestResults: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "tests",
+            abstract: "Per test, class or file: runs, passes, failures, failure rate, run time and the last failure.",
+            discussion: """
+                Test results come from CircleCI's API (serve with a token, backfill, or circle-archive \
+                enrich) for jobs that store them (store_test_results). A test is its project, classname \
+                and name. Columns: the keys (--by class and --by file add tests, the distinct tests they \
+                hold), then runs, passed, failed, skipped, failure_rate = failed / (passed + failed), \
+                mean_s, p50_s, p95_s, last_failed_at and last_failure_url. A test's run time is one \
+                result's; a class's or file's is what its tests took together in one job. Most failures \
+                first. Filters apply to the jobs that ran the tests.
+
+                Examples:
+                  circle-archive report tests --since 30d --project gh/acme/widgets
+                  circle-archive report tests --by file --job test --format csv
+                """
+        )
+
+        @OptionGroup var common: Common
+
+        @Option(help: "Group by test, class or file.")
+        var by: TestGrouping = .test
+
+        func run() throws {
+            try common.run { reader, filter, printer in try reader.testReport(by: by, filter: filter, into: &printer) }
+        }
+    }
+
+    struct FlakyTests: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Tests that both passed and failed on the same revision in the same job: flaky tests, most flaky first.",
+            discussion: """
+                A test is flaky on a revision when, in the same workflow and job, one run passed and \
+                another failed (a rerun, or a retry within the job): nothing in the code changed. A test \
+                that fails in one job and passes in another (say, only on macOS) is broken there, not \
+                flaky. Unlike CircleCI's Insights, which looks at the last 14 days, this covers \
+                everything archived (narrow it with --since).
+
+                Columns: project, classname, test; flaky_revisions; revisions it passed or failed on; \
+                flaky_rate = flaky_revisions / revisions; failures on its flaky revisions; first_flaky_at; \
+                and the last flaky failure's time, job, message (its first line) and link. Most flaky \
+                revisions first, then most failures, then the most recent.
+
+                Examples:
+                  circle-archive report flaky-tests --since 90d
+                  circle-archive report flaky-tests --branch main --format csv > flaky-tests.csv
+                """
+        )
+
+        @OptionGroup var common: Common
+
+        func run() throws {
+            try common.run { reader, filter, printer in try reader.flakyTestReport(filter: filter, into: &printer) }
+        }
+    }
+}
+
+extension TestGrouping: ExpressibleByArgument {}
 
 extension QueueGrouping: ExpressibleByArgument {}
 

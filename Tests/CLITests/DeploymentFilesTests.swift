@@ -104,10 +104,13 @@ struct DeploymentFilesTests {
     }
 }
 
-/// SQL written for people (README, Datasette) cannot call Swift, so it spells out the statuses
-/// that count as failures: each spelling in `text` must be the one the reports use.
+/// SQL written for people (README, Datasette) cannot call Swift, so it spells out the job
+/// statuses and test results that count as failures: each spelling in `text` must be the one the
+/// reports use.
 func expectFailureStatusesAsReportsCountThem(in text: String, sourceLocation: SourceLocation = #_sourceLocation) {
-    let spellings = text.components(separatedBy: "job_status IN (").dropFirst().map { "job_status IN (" + $0.prefix { $0 != ")" } + ")" }
-    #expect(!spellings.isEmpty, sourceLocation: sourceLocation)
-    #expect(spellings.allSatisfy { $0 == RunStatus.failureCondition("job_status") }, "\(Set(spellings))", sourceLocation: sourceLocation)
+    for (column, condition) in [("job_status", RunStatus.failureCondition("job_status")), ("result", TestOutcome.failureCondition("result"))] {
+        let spellings = text.components(separatedBy: "\(column) IN (").dropFirst().map { "\(column) IN (" + $0.prefix { $0 != ")" } + ")" }
+        #expect(!spellings.isEmpty, "no \(column) IN (…)", sourceLocation: sourceLocation)
+        #expect(spellings.allSatisfy { $0 == condition }, "\(Set(spellings))", sourceLocation: sourceLocation)
+    }
 }

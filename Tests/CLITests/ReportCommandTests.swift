@@ -14,12 +14,14 @@ func reportArchive() async throws -> String {
     for event in sampleEvents {
         _ = try await store.receive(Delivery(body: Array(event.utf8)))
     }
-    // The `test` job enriched, as serve with a token would: queued 8 s before it started, two tests.
+    // The `test` job enriched, as serve with a token would: queued 8 s before it started, two tests,
+    // one of them failed once and passed when retried within the job: a flaky test.
     let jobID = "c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f"
     let details = JobDetails(jobID: jobID, queuedAt: Timestamp(iso8601: "2024-03-05T10:11:20.841Z"), resourceClass: "large", executorType: "docker")
     let tests = [
         TestResult(classname: "WidgetTest", name: "saves", result: "success", runTimeSeconds: 0.25),
         TestResult(classname: "WidgetTest", name: "loads", result: "failure", runTimeSeconds: 1.5, message: "expected true"),
+        TestResult(classname: "WidgetTest", name: "loads", result: "success", runTimeSeconds: 0.5),
     ]
     try await store.store(JobEnrichment(jobID: jobID, outcome: .enriched(details, tests: tests)))
     try store.close()
@@ -50,7 +52,8 @@ func reportArchive() async throws -> String {
         #expect(lines.contains("gh/acme/widgets,test,1,1,0,0,1.0,65.329,,65.329,65.329,65.329,65.329,65.329,65.329"))
         for subcommand in [
             ["durations", "--by", "workflow"], ["durations", "--by", "branch"], ["durations", "--by", "project"],
-            ["trend", "--every", "day"], ["flaky"], ["failures"], ["slowest", "--limit", "2"],
+            ["trend", "--every", "day"], ["flaky"], ["failures"], ["slowest", "--limit", "2"], ["queue"], ["tests"],
+            ["tests", "--by", "class"], ["tests", "--by", "file"], ["flaky-tests"],
         ] {
             for format in ["table", "json", "jsonl", "markdown"] {
                 let result = try await run(["report"] + subcommand + ["--db", path, "--format", format])
@@ -59,6 +62,32 @@ func reportArchive() async throws -> String {
         }
         let json = try await run(["report", "failures", "--db", path, "--format", "json"])
         #expect(try JSONValue(parsing: Array(json.stdout.utf8)) != .null)
+    }
+
+    @Test func testsReportListsTheFailingTestFirst() async throws {
+        let path = try await reportArchive()
+        let result = try await run(["report", "tests", "--db", path, "--format", "csv"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let url = "https://app.circleci.com/pipelines/github/acme/widgets/130/workflows/9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a/jobs/136"
+        #expect(
+            result.stdout.split(separator: "\r\n") == [
+                "project,classname,test,runs,passed,failed,skipped,failure_rate,mean_s,p50_s,p95_s,last_failed_at,last_failure_url",
+                "gh/acme/widgets,WidgetTest,loads,2,1,1,0,0.5,1.0,0.5,1.5,2024-03-05T10:12:34.170Z,\(url)",
+                "gh/acme/widgets,WidgetTest,saves,1,1,0,0,0.0,0.25,0.25,0.25,,",
+            ]
+        )
+        let byClass = try await run(["report", "tests", "--by", "class", "--db", path, "--format", "csv"])
+        #expect(
+            byClass.stdout.split(separator: "\r\n").last
+                == "gh/acme/widgets,WidgetTest,2,3,2,1,0,0.3333,2.25,2.25,2.25,2024-03-05T10:12:34.170Z,\(url)"
+        )
+        let flaky = try await run(["report", "flaky-tests", "--db", path, "--format", "csv"])
+        #expect(
+            flaky.stdout.split(separator: "\r\n").dropFirst() == [
+                "gh/acme/widgets,WidgetTest,loads,1,1,1.0,1,2024-03-05T10:12:34.170Z,2024-03-05T10:12:34.170Z,test,expected true,\(url)"
+            ],
+            "failed, then passed when retried in the same job"
+        )
     }
 
     @Test func relativeTimeFiltersSelectByCompletionTime() async throws {
