@@ -4,10 +4,7 @@ import Synchronization
 
 /// What `circle-archive backfill` was asked to do.
 public struct BackfillOptions: Sendable {
-    public static let defaultAPIURL = "https://circleci.com/api/v2"
-
-    public var apiURL: String
-    public var token: String
+    public var connection: APIConnection
     /// In their canonical spelling (`gh/…` for `github/…`, see `ProjectSlug`), each once: backfill
     /// progress is kept per canonical slug, so both spellings resume the same walk.
     public var projectSlugs: [String] {
@@ -17,35 +14,16 @@ public struct BackfillOptions: Sendable {
     public var since: Timestamp
     /// Only this branch's pipelines (the API's `branch` filter); nil for all.
     public var branch: String?
-    /// Pipelines fetched at once (their workflows and jobs, one request after another each).
-    public var concurrency: Int
-    public var retry: RetryPolicy
-    /// Per request, from sending to the whole body.
-    public var timeout: Duration
-
     private static func canonical(_ slugs: [String]) -> [String] {
         var seen = Set<String>()
         return slugs.map(ProjectSlug.canonical).filter { seen.insert($0).inserted }
     }
 
-    public init(
-        apiURL: String = defaultAPIURL,
-        token: String,
-        projectSlugs: [String],
-        since: Timestamp,
-        branch: String? = nil,
-        concurrency: Int = 4,
-        retry: RetryPolicy = RetryPolicy(),
-        timeout: Duration = .seconds(30)
-    ) {
-        self.apiURL = apiURL
-        self.token = token
+    public init(connection: APIConnection, projectSlugs: [String], since: Timestamp, branch: String? = nil) {
+        self.connection = connection
         self.projectSlugs = Self.canonical(projectSlugs)
         self.since = since
         self.branch = branch
-        self.concurrency = concurrency
-        self.retry = retry
-        self.timeout = timeout
     }
 }
 
@@ -101,13 +79,7 @@ public final class Backfiller: Sendable {
         self.store = store
         self.options = options
         self.onEvent = onEvent
-        client = CircleCIClient(
-            baseURL: options.apiURL,
-            token: options.token,
-            retry: options.retry,
-            timeout: options.timeout,
-            onRetry: { path, reason, delay in onEvent(.retrying(path: path, reason: reason, delay: delay)) }
-        )
+        client = CircleCIClient(options.connection) { path, reason, delay in onEvent(.retrying(path: path, reason: reason, delay: delay)) }
     }
 
     /// Backfills every project in turn; returns the totals, or throws at the first project that fails
@@ -142,7 +114,7 @@ public final class Backfiller: Sendable {
             slug: slug,
             organization: organization,
             project: project,
-            appURL: options.apiURL == BackfillOptions.defaultAPIURL ? APIRecords.cloudAppURL(projectSlug: slug) : nil
+            appURL: options.connection.url == APIConnection.defaultURL ? APIRecords.cloudAppURL(projectSlug: slug) : nil
         )
         let branch = options.branch ?? ""
 
@@ -223,7 +195,7 @@ public final class Backfiller: Sendable {
 
     /// Workflows and jobs of `pipelines`, at most `concurrency` pipelines at a time, in their order.
     private func fetchRuns(of pipelines: [PipelineRecord], in context: ProjectContext) async throws(BackfillError) -> [BackfilledPipeline] {
-        try await concurrentMap(pipelines, limit: options.concurrency) { pipeline throws(BackfillError) in
+        try await concurrentMap(pipelines, limit: options.connection.concurrency) { pipeline throws(BackfillError) in
             try await self.fetchRuns(of: pipeline, in: context)
         }
     }

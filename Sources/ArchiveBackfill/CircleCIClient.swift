@@ -104,6 +104,36 @@ public struct RetryPolicy: Sendable {
     }
 }
 
+/// Where CircleCI's API is and how to talk to it, the same for backfill and enrichment.
+public struct APIConnection: Sendable {
+    public static let defaultURL = "https://circleci.com/api/v2"
+
+    /// The API v2 base URL (`https://HOST/api/v2` for CircleCI server).
+    public var url: String
+    /// Sent as the `Circle-Token` header, never logged or stored.
+    public var token: String
+    /// Units of work at once: pipelines for backfill (their workflows and jobs one request after
+    /// another each), jobs for enrichment.
+    public var concurrency: Int
+    public var retry: RetryPolicy
+    /// Per request, from sending to the whole body.
+    public var timeout: Duration
+
+    public init(
+        url: String = defaultURL,
+        token: String,
+        concurrency: Int = 4,
+        retry: RetryPolicy = RetryPolicy(),
+        timeout: Duration = .seconds(30)
+    ) {
+        self.url = url
+        self.token = token
+        self.concurrency = concurrency
+        self.retry = retry
+        self.timeout = timeout
+    }
+}
+
 /// GETs of CircleCI's API v2 with the `Circle-Token` header. Answers 429 after `Retry-After`,
 /// retries 5xx and network errors with jittered exponential backoff, and turns 401/403/404 into
 /// errors that say what to fix. The token is sent and never logged or put in an error.
@@ -121,12 +151,10 @@ final class CircleCIClient: Sendable {
     static let maximumBodyBytes = 32 << 20
 
     init(
-        baseURL: String,
-        token: String,
-        retry: RetryPolicy,
-        timeout: Duration,
-        onRetry: @escaping @Sendable (_ path: String, _ reason: String, _ delay: Duration) -> Void
+        _ connection: APIConnection,
+        onRetry: @escaping @Sendable (_ path: String, _ reason: String, _ delay: Duration) -> Void = { _, _, _ in }
     ) {
+        let (baseURL, timeout) = (connection.url, connection.timeout)
         var configuration = HTTPClient.Configuration()
         // Connecting takes no longer than a whole request may.
         configuration.timeout = .init(
@@ -136,8 +164,8 @@ final class CircleCIClient: Sendable {
         configuration.httpVersion = .http1Only
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
-        self.token = token
-        self.retry = retry
+        token = connection.token
+        retry = connection.retry
         self.timeout = .nanoseconds(Int64(timeout / .nanoseconds(1)) + 1_000_000_000)
         self.onRetry = onRetry
     }

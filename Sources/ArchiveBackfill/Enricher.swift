@@ -36,17 +36,11 @@ public final class Enricher: Sendable {
         min(.seconds(60) * (1 << min(attempts, 11)), .seconds(86_400))
     }
 
-    public init(store: ArchiveStore, options: BackfillOptions, onProgress: @escaping @Sendable (EnrichmentCounts) -> Void = { _ in }) {
+    public init(store: ArchiveStore, connection: APIConnection, onProgress: @escaping @Sendable (EnrichmentCounts) -> Void = { _ in }) {
         self.store = store
-        concurrency = max(1, options.concurrency)
+        concurrency = max(1, connection.concurrency)
         onEvent = onProgress
-        client = CircleCIClient(
-            baseURL: options.apiURL,
-            token: options.token,
-            retry: options.retry,
-            timeout: options.timeout,
-            onRetry: { _, _, _ in }
-        )
+        client = CircleCIClient(connection)
     }
 
     /// Enriches every job due now, until none is; returns the totals. Jobs that become due later

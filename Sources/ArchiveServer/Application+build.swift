@@ -32,8 +32,9 @@ public func buildApplication(
     if let enrichment = configuration.enrichment {
         services.append(
             EnrichmentService(
-                enricher: Enricher(store: store, options: enrichment),
+                enricher: Enricher(store: store, connection: enrichment),
                 pollInterval: configuration.enrichmentPollInterval,
+                retryDelay: configuration.enrichmentRetryDelay,
                 metrics: metrics,
                 logger: logger
             )
@@ -139,6 +140,7 @@ public func buildRouter(
 struct EnrichmentService: Service {
     let enricher: Enricher
     let pollInterval: Duration
+    let retryDelay: Duration
     let metrics: ArchiveMetrics
     let logger: Logger
 
@@ -164,10 +166,10 @@ struct EnrichmentService: Service {
                     break
                 } catch {
                     // A bad token or an archive that does not answer: say so, keep the queue, try later.
-                    logger.error("enrichment stopped: \(error.message); the queue is kept and tried again in a minute")
+                    logger.error("enrichment stopped: \(error.message); the queue is kept and tried again in \(retryDelay)")
                     failed = true
                 }
-                try await Task.sleep(for: failed ? .seconds(60) : pollInterval)
+                try await Task.sleep(for: failed ? retryDelay : pollInterval)
             }
         }
         await enricher.shutdown()

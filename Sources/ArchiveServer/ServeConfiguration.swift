@@ -28,9 +28,12 @@ public struct ServeConfiguration: Sendable {
     public var metricsSeriesLimit: Int
     /// Enrich each newly archived job from CircleCI's API in the background (its URL, token and
     /// concurrency); nil to leave it off.
-    public var enrichment: BackfillOptions?
+    public var enrichment: APIConnection?
     /// How often the enrichment worker looks for due jobs when it has none.
     public var enrichmentPollInterval: Duration = .seconds(2)
+    /// How long the worker waits after CircleCI refused the token (or the archive failed) before
+    /// it tries again; the queue is kept meanwhile.
+    public var enrichmentRetryDelay: Duration = .seconds(60)
 
     /// Request headers, all together, in bytes, and in number; CircleCI sends well under 2 KiB.
     public static let maxHeaderBytes = 16 * 1024
@@ -56,7 +59,7 @@ public struct ServeConfiguration: Sendable {
         requestTimeout: Double = defaultRequestTimeout,
         maxConnections: Int = defaultMaxConnections,
         metricsSeriesLimit: Int = ArchiveMetrics.defaultSeriesLimit,
-        enrichment: BackfillOptions? = nil
+        enrichment: APIConnection? = nil
     ) {
         self.host = host
         self.port = port

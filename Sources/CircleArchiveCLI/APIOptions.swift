@@ -9,7 +9,7 @@ struct APIOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "CircleCI's API v2 base URL; for CircleCI server, https://HOST/api/v2.",
-            discussion: "Default: $\(Setting.prefix)API_URL, else \(BackfillOptions.defaultAPIURL).",
+            discussion: "Default: $\(Setting.prefix)API_URL, else \(APIConnection.defaultURL).",
             valueName: "url"
         )
     )
@@ -30,9 +30,14 @@ struct APIOptions: ParsableArguments {
 
     /// The API's base URL: the flag, then CIRCLE_ARCHIVE_API_URL, then CircleCI's cloud.
     func url(_ environment: [String: String]) throws -> String {
-        let url = Setting(environment: environment).text(apiURL, "API_URL", default: BackfillOptions.defaultAPIURL)
+        let url = Setting(environment: environment).text(apiURL, "API_URL", default: APIConnection.defaultURL)
         try Self.check(url)
         return url
+    }
+
+    /// The connection of a command that cannot work without a token.
+    func connection(_ environment: [String: String], concurrency: Int) throws -> APIConnection {
+        APIConnection(url: try url(environment), token: try requiredToken(environment), concurrency: concurrency)
     }
 
     private static func check(_ text: String) throws {

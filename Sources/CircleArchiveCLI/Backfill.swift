@@ -80,17 +80,10 @@ struct Backfill: AsyncParsableCommand {
 
     func run() async throws {
         let environment = processEnvironment
-        let token = try api.requiredToken(environment)
+        let connection = try api.connection(environment, concurrency: concurrency)
         let progress = ProgressLine.onTerminal()
         let started = ContinuousClock.now
-        let options = BackfillOptions(
-            apiURL: try api.url(environment),
-            token: token,
-            projectSlugs: projects,
-            since: since.timestamp,
-            branch: branch,
-            concurrency: concurrency
-        )
+        let options = BackfillOptions(connection: connection, projectSlugs: projects, since: since.timestamp, branch: branch)
         let store = try ArchiveStore(path: archive.databasePath(environment))
         defer { try? store.close() }
         let backfiller = Backfiller(store: store, options: options) { event in
@@ -115,7 +108,7 @@ struct Backfill: AsyncParsableCommand {
             let counts = try await backfiller.run()
             guard enrich else { return (counts, nil) }
             _ = try await store.queueUnenriched(since: options.since, projects: options.projectSlugs)
-            let enricher = Enricher(store: store, options: options) { enriched in
+            let enricher = Enricher(store: store, connection: connection) { enriched in
                 progress.update(Enrich.describe(enriched, since: started))
             }
             return (counts, try await enricher.drain())

@@ -53,14 +53,13 @@ struct Enrich: AsyncParsableCommand {
 
     func run() async throws {
         let environment = processEnvironment
-        let token = try api.requiredToken(environment)
+        let connection = try api.connection(environment, concurrency: concurrency)
         let progress = ProgressLine.onTerminal()
         let started = ContinuousClock.now
         let store = try ArchiveStore(path: archive.databasePath(environment))
         defer { try? store.close() }
         let queued = try await store.queueUnenriched(since: since?.timestamp, projects: projects)
-        let options = BackfillOptions(apiURL: try api.url(environment), token: token, projectSlugs: [], since: .now(), concurrency: concurrency)
-        let enricher = Enricher(store: store, options: options) { counts in progress.update(Self.describe(counts, since: started)) }
+        let enricher = Enricher(store: store, connection: connection) { counts in progress.update(Self.describe(counts, since: started)) }
         let outcome = await Interruptible.run { try await enricher.drain() }
         progress.clear()
         if outcome.interrupted {

@@ -154,9 +154,9 @@ struct Serve: AsyncParsableCommand {
             secrets += try Self.readSecrets(from: secretFile)
         }
         let settings = Setting(environment: environment)
-        var enrichment: BackfillOptions?
+        var enrichment: APIConnection?
         if !noEnrich, let token = try api.token(environment) {
-            enrichment = BackfillOptions(apiURL: try api.url(environment), token: token, projectSlugs: [], since: .now())
+            enrichment = APIConnection(url: try api.url(environment), token: token)
         }
         return ServeConfiguration(
             host: settings.text(host, "HOST", default: ServeConfiguration.defaultHost),

@@ -22,12 +22,14 @@ func pipelinePages(_ requests: [String]) -> [String] {
         branch: String? = nil,
         token: String = FakeCircleCI.token
     ) -> BackfillOptions {
-        BackfillOptions(
-            apiURL: url,
+        BackfillOptions(connection: connection(url, token: token), projectSlugs: projects, since: since, branch: branch)
+    }
+
+    /// The fake's URL, with short retries.
+    static func connection(_ url: String, token: String = FakeCircleCI.token) -> APIConnection {
+        APIConnection(
+            url: url,
             token: token,
-            projectSlugs: projects,
-            since: since,
-            branch: branch,
             concurrency: 3,
             retry: RetryPolicy(attempts: 3, baseDelay: .milliseconds(5), maximumDelay: .milliseconds(20), maximumRetryAfter: .seconds(2)),
             timeout: .seconds(10)
@@ -337,8 +339,8 @@ func pipelinePages(_ requests: [String]) -> [String] {
         // Nothing listens on a port just closed: every retry says so, and the last error too.
         let port = try freePort()
         var options = Self.options("http://127.0.0.1:\(port)/api/v2")
-        options.retry.attempts = 2
-        options.timeout = .milliseconds(500)
+        options.connection.retry.attempts = 2
+        options.connection.timeout = .milliseconds(500)
         let store = try ArchiveStore(path: try makeTemporaryDirectory().appendingPathComponent("a.sqlite").path)
         let events = EventLog()
         do throws(BackfillError) {
@@ -371,13 +373,13 @@ func pipelinePages(_ requests: [String]) -> [String] {
         let defaults = RetryPolicy()
         #expect(defaults.attempts == 6 && defaults.baseDelay == .milliseconds(500) && defaults.maximumDelay == .seconds(30))
         #expect(defaults.maximumRetryAfter == .seconds(120))
-        let options = BackfillOptions(token: "t", projectSlugs: [], since: .now())
-        #expect(options.timeout == .seconds(30) && options.concurrency == 4 && options.apiURL == "https://circleci.com/api/v2")
+        let connection = APIConnection(token: "t")
+        #expect(connection.timeout == .seconds(30) && connection.concurrency == 4 && connection.url == "https://circleci.com/api/v2")
 
         try await withFake([APIFixtures.projectSlug: widgets(pipelines: 2)]) { fake, url, store in
             fake.state.withLock { $0.faults["/api/v2/project/gh/acme/widgets"] = [(429, "3600")] }
             var capped = Self.options(url)
-            capped.retry.maximumRetryAfter = .milliseconds(50)
+            capped.connection.retry.maximumRetryAfter = .milliseconds(50)
             let started = ContinuousClock.now
             let counts = try await Backfiller(store: store, options: capped).run()
             #expect(counts.pipelines == 2 && counts.retries == 1)

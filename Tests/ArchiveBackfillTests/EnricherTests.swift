@@ -44,7 +44,7 @@ import Testing
         }
         let (url, stop) = await fake.serve()
         let store = try await queuedStore()
-        let counts = try await Enricher(store: store, options: BackfillTests.options(url)).drain()
+        let counts = try await Enricher(store: store, connection: BackfillTests.connection(url)).drain()
         await stop()
         #expect(counts.enriched == 2 && counts.unavailable == 1 && counts.postponed == 0 && counts.tests == 6, "\(counts)")
         // Job 1: details (and one 429), 3 pages of tests (and one 500); job 2: details, tests (404); job 3: details (404).
@@ -75,7 +75,7 @@ import Testing
         fake.state.withLock { $0.broken = ["/api/v2/project/gh/acme/widgets/job/2"] }
         let (url, stop) = await fake.serve()
         let store = try await queuedStore()
-        let counts = try await Enricher(store: store, options: BackfillTests.options(url)).drain()
+        let counts = try await Enricher(store: store, connection: BackfillTests.connection(url)).drain()
         #expect(counts.enriched == 1 && counts.unavailable == 1 && counts.postponed == 1, "\(counts)")
         #expect(
             try store.reader.texts("SELECT job_id, attempts, next_attempt_at > queued_at, last_error LIKE '%503%' FROM enrichment_queue") == [
@@ -85,7 +85,7 @@ import Testing
 
         let fresh = try await queuedStore()
         await #expect {
-            _ = try await Enricher(store: fresh, options: BackfillTests.options(url, token: "wrong")).drain()
+            _ = try await Enricher(store: fresh, connection: BackfillTests.connection(url, token: "wrong")).drain()
         } throws: { error in
             (error as? BackfillError)?.code == .unauthorized
         }

@@ -57,6 +57,8 @@ public final class FakeCircleCI: Sendable {
         public var jobDetails: [String: String] = [:]
         /// Test metadata items by `slug/number`, served a page at a time; a job missing here is 404.
         public var tests: [String: [String]] = [:]
+        /// How long each answer takes, as a slow network or a busy API would.
+        public var latency: Duration = .zero
     }
 
     public static let token = "fake-token"
@@ -73,7 +75,11 @@ public final class FakeCircleCI: Sendable {
     /// Serves the fake on an ephemeral loopback port until `stop` is called.
     public func serve() async -> (url: String, stop: @Sendable () async -> Void) {
         let router = Router()
-        router.get("**") { [self] request, _ -> Response in answer(request) }
+        router.get("**") { [self] request, _ -> Response in
+            let latency = state.withLock { $0.latency }
+            if latency > .zero { try await Task.sleep(for: latency) }
+            return answer(request)
+        }
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         var quiet = Logger(label: "fake-circleci")
         quiet.logLevel = .critical

@@ -104,4 +104,58 @@ import Testing
         #expect(try await blockingWork { plain.stop() } == 0)
         #expect(plain.output.contains("enrichment is off: set CIRCLE_TOKEN or pass --circleci-token-file"), "\(plain.output)")
     }
+
+    /// kill -9 while jobs wait in the queue or are being fetched: after a restart the queue
+    /// finishes, and no job's tests are stored twice. Jobs 1 and 2 ran the same test on the
+    /// same revision, failing once and passing once: the report names it flaky.
+    @Test func aKillWhileJobsAreQueuedLosesNothingAndDoublesNothing() async throws {
+        let fake = FakeCircleCI(projects: [:], pageSize: 2)
+        fake.state.withLock { state in
+            for number in 1...12 {
+                state.jobDetails["gh/acme/widgets/\(number)"] = APIFixtures.jobDetails(number: number)
+                state.tests["gh/acme/widgets/\(number)"] = [
+                    APIFixtures.test(name: "saves"), APIFixtures.test(name: "loads"),
+                    APIFixtures.test(name: "retries", result: number == 1 ? "failure" : "success"),
+                ]
+            }
+            state.latency = .milliseconds(400)
+        }
+        let (url, stop) = await fake.serve()
+        defer { Task { await stop() } }
+        let path = try makeTemporaryDirectory().appendingPathComponent("a.sqlite").path
+        let environment = ["CIRCLE_ARCHIVE_SECRETS": "s", "CIRCLE_TOKEN": FakeCircleCI.token, "CIRCLE_ARCHIVE_API_URL": url]
+        func count(_ sql: String) -> Int { Int((try? ArchiveReader.open(path: path).texts(sql).first) ?? nil ?? "") ?? -1 }
+
+        let first = try ServerProcess(arguments: ["--db", path], environment: environment)
+        let port = try await blockingWork { try first.waitForPort() }
+        for number in 1...12 {
+            let body = Array(Fixtures.jobCompleted(id: "e\(number)", jobID: "j\(number)", number: number).utf8)
+            #expect(try await blockingWork { try rawHTTPExchange(port: port, request: signedDeliveryRequest(body, secret: "s")) }.status == 200)
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline, count("SELECT count(*) FROM jobs WHERE enrichment_status IS NOT NULL") < 1 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        _ = try await blockingWork { first.stop(signal: SIGKILL) }
+        let queued = count("SELECT count(*) FROM enrichment_queue")
+        #expect(queued > 0 && queued < 12, "killed with \(queued) of 12 jobs still queued")
+
+        fake.state.withLock { $0.latency = .zero }
+        let second = try ServerProcess(arguments: ["--db", path], environment: environment)
+        _ = try await blockingWork { try second.waitForPort() }
+        while ContinuousClock.now < deadline, count("SELECT count(*) FROM enrichment_queue") > 0 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(try await blockingWork { second.stop() } == 0)
+        #expect(count("SELECT count(*) FROM enrichment_queue") == 0, "\(second.output)")
+        #expect(count("SELECT count(*) FROM jobs WHERE enrichment_status = 'enriched'") == 12)
+        #expect(count("SELECT count(*) FROM test_results") == 36)
+        #expect(count("SELECT count(*) FROM (SELECT job_id FROM test_results GROUP BY job_id HAVING count(*) != 3)") == 0)
+        #expect(count("SELECT count(*) FROM events") == 12)
+
+        let flaky = try await run(["report", "flaky-tests", "--db", path, "--format", "csv"])
+        let rows = flaky.stdout.split(separator: "\r\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        #expect(rows.map { Array($0.prefix(7)) } == [["gh/acme/widgets", "WidgetTest", "retries", "1", "1", "1.0", "1"]], "\(flaky.stdout)")
+        #expect(rows.first?[9] == "test" && rows.first?[10] == "expected true", "\(flaky.stdout)")
+    }
 }
