@@ -5,6 +5,7 @@ figure is the median of several runs, and the figures that matter are ratios mea
     python3 bench/run.py                      # everything (about 30 minutes on 2 cores)
     python3 bench/run.py --only http          # HTTP ingest with wrk: c=1/16/64, /healthz, duplicates, RSS
     python3 bench/run.py --only import,read   # import throughput; reports and exports over --jobs jobs
+    python3 bench/run.py --only enrich        # what enrichment costs webhooks; enrich's own rate
 
 Sections:
   http    starts the release server on a fresh database for each run and drives it over loopback with
@@ -13,6 +14,11 @@ Sections:
   import  `import` of a JSON-lines file of about 200,000 events into a fresh database.
   read    builds an archive of --jobs jobs through `import`, then times reports and exports, and
           compares `export jobs --format csv` with `sqlite3 -csv` on the same view (the C floor).
+  enrich  c=64 webhook throughput with enrichment off and on (a token, and a fake CircleCI API on
+          loopback answering after --api-latency-ms, as the real one does over the internet), runs
+          alternating; then `enrich` over an imported archive against the fake with no latency:
+          jobs/s and requests per job. The fake is Python's http.server: its CPU is not CircleCI's,
+          so the figures are lower bounds.
 
 Needs wrk, sqlite3 and GNU time (installed with apt-get when missing). Work files go to bench/.work/
 (git-ignored). The release build is made with `swift build -c release`.
@@ -20,6 +26,8 @@ Needs wrk, sqlite3 and GNU time (installed with apt-get when missing). Work file
 
 import argparse
 import glob
+import http.server
+import threading
 import json
 import os
 import shutil
@@ -39,13 +47,14 @@ def log(message):
     print(message, file=sys.stderr, flush=True)
 
 
-def run_measured(arguments, stdout=subprocess.DEVNULL, stdin=None):
+def run_measured(arguments, stdout=subprocess.DEVNULL, stdin=None, environment=None):
     """Runs a command; returns (seconds, peak RSS in MiB, stderr). Fails loudly on a non-zero exit.
 
     The peak RSS comes from GNU time, not from this process's wait4: Linux counts a child's memory
     before exec in its peak, so a child of this (large) Python process would report Python's size."""
     started = time.monotonic()
-    process = subprocess.run(["/usr/bin/time", "-f", "%M", *arguments], stdout=stdout, stdin=stdin, stderr=subprocess.PIPE)
+    process = subprocess.run(["/usr/bin/time", "-f", "%M", *arguments], stdout=stdout, stdin=stdin, stderr=subprocess.PIPE,
+                             env={**os.environ, **(environment or {})})
     elapsed = time.monotonic() - started
     *errors, peak = process.stderr.decode().rstrip("\n").split("\n")
     errors = "\n".join(errors)
@@ -99,14 +108,15 @@ def database_bytes(path):
 class Server:
     """The release server on a fresh database, on a free loopback port."""
 
-    def __init__(self, binary, database):
+    def __init__(self, binary, database, environment=None):
         remove_database(database)
         self.database = database
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [binary, "serve", "--db", database, "--port", str(self.port), "--log-level", "error"],
-            env={**os.environ, "CIRCLE_ARCHIVE_SECRETS": SECRET}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            env={**os.environ, "CIRCLE_ARCHIVE_SECRETS": SECRET, **(environment or {})},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -287,13 +297,136 @@ def read_section(archive_binary, generator, options, figure):
     figure("export jobs --format csv", f"{export_seconds:.2f} s; sqlite3 -csv on the same rows {floor:.2f} s (ratio {export_seconds / floor:.2f})")
 
 
+class FakeCircleCI:
+    """CircleCI's job details and tests endpoints on a loopback port, for every job number asked:
+    `tests` results a job (one in five fails), `page_size` a page, each answer after `latency`."""
+
+    def __init__(self, latency=0.0, tests=25, page_size=10):
+        self.requests = 0
+        lock = threading.Lock()
+        fake = self
+        details = json.dumps({"queued_at": "2024-01-01T00:00:00Z", "parallelism": 1,
+                              "executor": {"type": "docker", "resource_class": "medium"}}).encode()
+        items = [{"classname": f"Suite{k // 5}", "name": f"test{k}", "file": f"spec/suite{k // 5}.rb",
+                  "result": "failure" if k % 5 == 4 else "success", "run_time": 0.25, "message": "", "source": "rspec"}
+                 for k in range(tests)]
+        pages = [json.dumps({"items": items[start:start + page_size],
+                             "next_page_token": f"p{start + page_size}" if start + page_size < tests else None}).encode()
+                 for start in range(0, max(tests, 1), page_size)]
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without this, Nagle's algorithm holds the body
+            # until the client's delayed ACK, 40 ms per request.
+            disable_nagle_algorithm = True
+
+            def do_GET(self):
+                with lock:
+                    fake.requests += 1
+                if latency:
+                    time.sleep(latency)
+                path, _, query = self.path.partition("?")
+                if self.headers.get("Circle-Token") != "bench-token":
+                    status, body = 401, b'{"message":"You must log in first."}'
+                elif "/job/" in path:
+                    status, body = 200, details
+                elif path.endswith("/tests"):
+                    start = int(query.partition("page-token=p")[2] or 0)
+                    status, body = 200, pages[start // page_size]
+                else:
+                    status, body = 404, b'{"message":"Not found."}'
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the server stopped mid-request
+
+            def log_message(self, *arguments):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/v2"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.requests_per_job = 1 + len(pages)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def scalar(archive_binary, database, sql):
+    out = subprocess.run([archive_binary, "query", "--db", database, "--format", "csv", sql],
+                         check=True, capture_output=True, text=True).stdout
+    return int(out.splitlines()[1])
+
+
+def enrich_section(archive_binary, generator, options, figure):
+    signed = os.path.join(WORK, f"signed-{options.rss_jobs}.requests")
+    if not (options.keep and os.path.exists(signed)):
+        log(f"generating {options.rss_jobs:,} signed job events…")
+        run_measured([generator, "--jobs", str(options.rss_jobs), "--sign-with", SECRET, "--output", signed])
+    database = os.path.join(WORK, "enrich.sqlite")
+    prefix = os.path.join(WORK, "enrich-c64")
+    shard(signed, options.http_events, 2, prefix)
+    fake = FakeCircleCI(latency=options.api_latency_ms / 1000)
+    token = {"CIRCLE_TOKEN": "bench-token", "CIRCLE_ARCHIVE_API_URL": fake.url}
+    rates = {"off": [], "on": []}
+    log(f"POST {options.http_events:,} deliveries at c=64, enrichment off and on alternately, {options.repeat} runs each "
+        f"(API latency {options.api_latency_ms} ms)…")
+    for _ in range(options.repeat):
+        for mode in ("off", "on"):
+            server = Server(archive_binary, database, token if mode == "on" else {"CIRCLE_TOKEN": ""})
+            tally = deliver(server, 64, 2, prefix, prefix + "-out")
+            server.stop()
+            rates[mode].append(tally["stored"] / tally["seconds"])
+            if mode == "on":
+                jobs = scalar(archive_binary, database, "SELECT count(*) FROM jobs WHERE number IS NOT NULL")
+                accounted = scalar(archive_binary, database,
+                                   "SELECT (SELECT count(*) FROM enrichment_queue) + "
+                                   "(SELECT count(*) FROM jobs WHERE enrichment_status IS NOT NULL)")
+                if accounted != jobs:
+                    log(f"  MISMATCH: {jobs:,} numbered jobs, {accounted:,} enriched or queued")
+    off, on = statistics.median(rates["off"]), statistics.median(rates["on"])
+    spread = {mode: f"runs {min(values):,.0f}–{max(values):,.0f}" for mode, values in rates.items()}
+    figure("POST stored events/s, c=64, enrichment off", f"{off:,.0f} ({spread['off']})")
+    figure("POST stored events/s, c=64, enrichment on",
+           f"{on:,.0f} ({spread['on']}; {on / off - 1:+.1%}; API latency {options.api_latency_ms} ms)")
+    fake.stop()
+
+    events = os.path.join(WORK, f"events-{options.enrich_jobs}.jsonl")
+    if not (options.keep and os.path.exists(events)):
+        run_measured([generator, "--jobs", str(options.enrich_jobs), "--output", events])
+    fast = FakeCircleCI()
+    seconds_per_run = []
+    for _ in range(options.repeat):
+        remove_database(database)
+        run_measured([archive_binary, "import", "--db", database, events])
+        jobs = scalar(archive_binary, database, "SELECT count(*) FROM jobs WHERE number IS NOT NULL")
+        before = fast.requests
+        seconds, rss, _ = run_measured([archive_binary, "enrich", "--db", database, "--api-url", fast.url],
+                                       environment={"CIRCLE_TOKEN": "bench-token"})
+        seconds_per_run.append(seconds)
+        requests = fast.requests - before
+        tests = scalar(archive_binary, database, "SELECT count(*) FROM test_results")
+    fast.stop()
+    figure("enrich jobs/s (fake API, no latency)",
+           f"{jobs / statistics.median(seconds_per_run):,.0f} ({jobs:,} jobs, {tests:,} test results, "
+           f"{requests / jobs:.2f} requests per job for {fast.requests_per_job - 1} pages of tests; peak RSS {rss:.0f} MiB)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="http,import,read", help="sections to run, comma-separated (default all)")
+    parser.add_argument("--only", default="http,import,read,enrich", help="sections to run, comma-separated (default all)")
     parser.add_argument("--jobs", type=int, default=1_000_000, help="job runs in the read-side archive (default 1,000,000)")
     parser.add_argument("--http-events", type=int, default=200_000, help="deliveries per c=64 run (c=16 sends half, c=1 a tenth)")
     parser.add_argument("--rss-jobs", type=int, default=870_000, help="job events (plus ~15%% workflow events) sent for the RSS figure")
     parser.add_argument("--import-jobs", type=int, default=174_000, help="job events (plus workflow events) in the import file")
+    parser.add_argument("--enrich-jobs", type=int, default=20_000, help="job events in the archive `enrich` fills (default 20,000)")
+    parser.add_argument("--api-latency-ms", type=int, default=100, help="the fake CircleCI API's answer time while webhooks are timed")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median reported)")
     parser.add_argument("--keep", action="store_true", help="reuse generated files in bench/.work/ from an earlier run")
     options = parser.parse_args()
@@ -314,6 +447,8 @@ def main():
         import_section(archive_binary, generator, options, figure)
     if "read" in sections:
         read_section(archive_binary, generator, options, figure)
+    if "enrich" in sections:
+        enrich_section(archive_binary, generator, options, figure)
 
     print(f"circle-archive benchmark: {os.cpu_count()} cores, {options.repeat} runs per figure (median)")
     for name, value in figures:

@@ -20,5 +20,9 @@ public enum Migrations {
             sql: String(decoding: PackageResources._004_canonical_project_slugs_sql, as: UTF8.self)
         ),
         Migration(id: "0005_enrichment", sql: String(decoding: PackageResources._005_enrichment_sql, as: UTF8.self)),
+        Migration(
+            id: "0006_enrichment_queue_appends",
+            sql: String(decoding: PackageResources._006_enrichment_queue_appends_sql, as: UTF8.self)
+        ),
     ]
 }

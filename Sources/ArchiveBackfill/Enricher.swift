@@ -103,14 +103,14 @@ public final class Enricher: Sendable {
             // Transient after every retry, or CircleCI refused this one job: later, not now.
             do {
                 let retryAt = Timestamp.now().adding(Self.retryDelay(afterAttempts: job.attempts))
-                try await store.postponeEnrichment(of: job.jobID, until: retryAt, error: error.message)
+                try await store.postponeEnrichment(of: job, until: retryAt, error: error.message)
             } catch {
                 throw .store(error)
             }
             counts.withLock { $0.postponed += 1 }
             return
         }
-        try await stored(enrichment)
+        try await stored(enrichment, of: job)
         counts.withLock { counts in
             switch enrichment.outcome {
             case .enriched(_, let tests):
@@ -142,9 +142,9 @@ public final class Enricher: Sendable {
         return JobEnrichment(jobID: job.jobID, outcome: .enriched(details, tests: tests.map(APIRecords.testResult)))
     }
 
-    private func stored(_ enrichment: JobEnrichment) async throws(BackfillError) {
+    private func stored(_ enrichment: JobEnrichment, of job: QueuedJob) async throws(BackfillError) {
         do {
-            try await store.store(enrichment)
+            try await store.store(enrichment, dequeuing: job)
         } catch {
             throw .store(error)
         }

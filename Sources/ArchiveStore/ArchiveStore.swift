@@ -352,10 +352,11 @@ public final class ArchiveStore: Sendable {
                 try context.statements.insertEvent(ArchivedEvent(event: event, payload: payload, receivedAt: delivery.receivedAt), in: db)
                 guard db.changesCount > 0 else { return .duplicate(id: event.id) }
                 entities.add(entitiesOf: event)
-                if context.queuesEnrichment, let entry = QueueEntry(completedBy: event, receivedAt: delivery.receivedAt) {
+                let completesRun = try completedRuns.isFirstCompletion(by: event, in: db)
+                if completesRun, context.queuesEnrichment, let entry = QueueEntry(completedBy: event, receivedAt: delivery.receivedAt) {
                     try context.statements.enqueue(entry, in: db)
                 }
-                return .stored(id: event.id, completesRun: try completedRuns.isFirstCompletion(by: event, in: db))
+                return .stored(id: event.id, completesRun: completesRun)
             case .malformed(var rejection):
                 rejection.receivedAt = delivery.receivedAt
                 try db.cachedStatement(sql: Tables.insertRejected).execute(arguments: Tables.rejectedDeliveries.arguments(rejection))

@@ -1,15 +1,19 @@
 import ArchiveModel
 import GRDB
 
-/// A job waiting in `enrichment_queue`: what the API needs to ask about it.
+/// A job waiting in `enrichment_queue`: what the API needs to ask about it, and its place in
+/// the queue.
 public struct QueuedJob: Sendable, Equatable {
+    /// The queue row's key: storing or postponing the job finds its row by it.
+    public var seq: Int64
     public var jobID: String
     public var projectSlug: String
     public var jobNumber: Int64
     /// Failed fetches so far; the next waits longer.
     public var attempts: Int
 
-    public init(jobID: String, projectSlug: String, jobNumber: Int64, attempts: Int = 0) {
+    public init(seq: Int64, jobID: String, projectSlug: String, jobNumber: Int64, attempts: Int = 0) {
+        self.seq = seq
         self.jobID = jobID
         self.projectSlug = projectSlug
         self.jobNumber = jobNumber
@@ -90,48 +94,56 @@ extension Tables {
 
     static let insertTestResult = testResults.insertSQL("")
 
-    /// Jobs waiting for enrichment; `attempts` and `last_error` record failed fetches.
+    /// Jobs waiting for enrichment, in the order queued (`seq`, which SQLite assigns); `attempts`
+    /// and `last_error` record failed fetches.
     static let enrichmentQueue = Table<QueueEntry>(
         "enrichment_queue",
-        keptBySQLite: ["attempts", "last_error"],
+        keptBySQLite: ["seq", "attempts", "last_error"],
         [
-            Column("job_id") { .init($0.job.jobID) },
-            Column("project_slug") { .init($0.job.projectSlug) },
-            Column("job_number") { .integer($0.job.jobNumber) },
+            Column("job_id") { .init($0.jobID) },
+            Column("project_slug") { .init($0.projectSlug) },
+            Column("job_number") { .integer($0.jobNumber) },
             Column("queued_at") { .init($0.queuedAt) },
             // Due at once.
             Column("next_attempt_at") { .init($0.queuedAt) },
         ]
     )
 
-    /// A job already queued (a retried event, or `enrich` over a job serve queued) stays as it is.
-    static let enqueue = enrichmentQueue.insertSQL("ON CONFLICT (job_id) DO NOTHING")
+    /// An append: callers queue a job once (see `QueueEntry`); a job queued twice anyway is
+    /// fetched twice, and the second store replaces the first.
+    static let enqueue = enrichmentQueue.insertSQL("")
 }
 
 /// A row of `enrichment_queue` as it is first written.
 struct QueueEntry {
-    let job: QueuedJob
+    let jobID: String
+    let projectSlug: String
+    let jobNumber: Int64
     let queuedAt: String
 
-    init(job: QueuedJob, queuedAt: String) {
-        self.job = job
+    init(jobID: String, projectSlug: String, jobNumber: Int64, queuedAt: String) {
+        self.jobID = jobID
+        self.projectSlug = projectSlug
+        self.jobNumber = jobNumber
         self.queuedAt = queuedAt
     }
 
     /// The job a `job-completed` event completes, when the API can be asked about it: it has a
-    /// number and its project a slug.
+    /// number and its project a slug. The ingest path asks only for an event that completes its
+    /// job for the first time, so a job is queued once however many events describe it.
     init?(completedBy event: WebhookEvent, receivedAt: String) {
         guard event.type == "job-completed", let job = event.job, let number = job.number, let slug = event.project?.slug else {
             return nil
         }
-        self.init(job: QueuedJob(jobID: job.id, projectSlug: slug, jobNumber: number), queuedAt: receivedAt)
+        self.init(jobID: job.id, projectSlug: slug, jobNumber: number, queuedAt: receivedAt)
     }
 }
 
 extension ArchiveStore {
     /// Stores what enrichment learned of a job, in one transaction: its details (or that it is
-    /// unavailable), its tests replacing any stored before, and its removal from the queue.
-    public func store(_ enrichment: JobEnrichment) async throws(StoreError) {
+    /// unavailable), its tests replacing any stored before, and the removal of `queued`, the queue
+    /// row it was fetched for (nil when it was fetched without the queue).
+    public func store(_ enrichment: JobEnrichment, dequeuing queued: QueuedJob?) async throws(StoreError) {
         do {
             try await pool.write { db in
                 try db.cachedStatement(sql: Tables.updateJobDetails).execute(
@@ -146,7 +158,9 @@ extension ArchiveStore {
                         )
                     }
                 }
-                try db.cachedStatement(sql: "DELETE FROM enrichment_queue WHERE job_id = ?").execute(arguments: [enrichment.jobID])
+                if let queued {
+                    try db.cachedStatement(sql: "DELETE FROM enrichment_queue WHERE seq = ?").execute(arguments: [queued.seq])
+                }
             }
             afterCommit()
         } catch {
@@ -172,12 +186,18 @@ extension ArchiveStore {
                 try Row.fetchAll(
                     db,
                     sql: """
-                        SELECT job_id, project_slug, job_number, attempts FROM enrichment_queue
-                        WHERE next_attempt_at <= ? ORDER BY next_attempt_at, job_id LIMIT ?
+                        SELECT seq, job_id, project_slug, job_number, attempts FROM enrichment_queue
+                        WHERE next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?
                         """,
                     arguments: [now.iso8601, limit]
                 ).map { row in
-                    QueuedJob(jobID: row["job_id"], projectSlug: row["project_slug"], jobNumber: row["job_number"], attempts: row["attempts"])
+                    QueuedJob(
+                        seq: row["seq"],
+                        jobID: row["job_id"],
+                        projectSlug: row["project_slug"],
+                        jobNumber: row["job_number"],
+                        attempts: row["attempts"]
+                    )
                 }
             }
         } catch {
@@ -186,26 +206,29 @@ extension ArchiveStore {
     }
 
     /// Keeps a job queued after a failed fetch, due again at `retryAt`, with what went wrong.
-    public func postponeEnrichment(of jobID: String, until retryAt: Timestamp, error message: String) async throws(StoreError) {
+    public func postponeEnrichment(of job: QueuedJob, until retryAt: Timestamp, error message: String) async throws(StoreError) {
         do {
             try await pool.write { db in
                 try db.execute(
-                    sql: "UPDATE enrichment_queue SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE job_id = ?",
-                    arguments: [retryAt.iso8601, message, jobID]
+                    sql: "UPDATE enrichment_queue SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE seq = ?",
+                    arguments: [retryAt.iso8601, message, job.seq]
                 )
             }
         } catch {
-            throw StoreError(.unavailable, "cannot postpone the enrichment of job \(jobID): \(describe(error))", cause: error)
+            throw StoreError(.unavailable, "cannot postpone the enrichment of job \(job.jobID): \(describe(error))", cause: error)
         }
     }
 
-    /// Queues every archived job that was never enriched (no `enrichment_status`), has a number
-    /// and a project slug, and completed at or after `since` in one of `projects` (all when
-    /// empty): `circle-archive enrich` for archives built before enrichment, or while serve had no
-    /// token. Each is queued through `Tables.enqueue`, like a job serve queues. Returns how many
-    /// jobs were newly queued.
+    /// Queues every archived job that was never enriched (no `enrichment_status`) nor is queued,
+    /// has a number and a project slug, and completed at or after `since` in one of `projects`
+    /// (all when empty): `circle-archive enrich` for archives built before enrichment, or while
+    /// serve had no token. Each is queued through `Tables.enqueue`, like a job serve queues.
+    /// Returns how many jobs were newly queued.
     public func queueUnenriched(since: Timestamp?, projects: [String], now: Timestamp = .now()) async throws(StoreError) -> Int {
-        var conditions = ["j.enrichment_status IS NULL", "j.number IS NOT NULL", "pr.slug IS NOT NULL"]
+        // NOT IN: SQLite reads the queue's job ids once, into a temporary index.
+        var conditions = [
+            "j.enrichment_status IS NULL", "j.number IS NOT NULL", "pr.slug IS NOT NULL", "j.id NOT IN (SELECT job_id FROM enrichment_queue)",
+        ]
         var arguments: [String] = []
         if let since {
             conditions.append("j.stopped_at >= ?")
@@ -227,9 +250,9 @@ extension ArchiveStore {
                 var queued = 0
                 let jobs = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(values))
                 while let row = try jobs.next() {
-                    let job = QueuedJob(jobID: row[0], projectSlug: row[1], jobNumber: row[2])
-                    try enqueue.execute(arguments: Tables.enrichmentQueue.arguments(QueueEntry(job: job, queuedAt: now.iso8601)))
-                    queued += db.changesCount
+                    let entry = QueueEntry(jobID: row[0], projectSlug: row[1], jobNumber: row[2], queuedAt: now.iso8601)
+                    try enqueue.execute(arguments: Tables.enrichmentQueue.arguments(entry))
+                    queued += 1
                 }
                 return queued
             }

@@ -1,6 +1,8 @@
+import ArchiveMigrations
 import ArchiveModel
 import ArchiveTestSupport
 import Foundation
+import GRDB
 import Testing
 
 @testable import ArchiveStore
@@ -17,10 +19,13 @@ import Testing
         _ = try await store.receive(job)  // a retry: a duplicate, nothing more queued
         _ = try await store.receive(Fixtures.jobCompleted(id: "e2", jobID: "j1", number: 7))  // another event of the same job
         _ = try await store.receive(Fixtures.workflowCompleted())  // no job to enrich
+        // Two events of one job in one batch: queued once.
+        let batch = [Fixtures.jobCompleted(id: "e3", jobID: "j3", number: 9), Fixtures.jobCompleted(id: "e4", jobID: "j3", number: 9)]
+        _ = await store.receive(batch: batch.map { Delivery(body: Array($0.utf8)) })
         _ = try await store.receive(Fixtures.gitlabJobCompleted)  // a circleci/ORG/PROJECT slug is enriched too
         #expect(
-            try store.reader.texts("SELECT job_id, project_slug, job_number FROM enrichment_queue ORDER BY job_id") == [
-                "8c9d0e1f-2a3b-4c4d-a5e6-f7a8b9c0d1e2|circleci/DdaVtNus/6EkDPZoN|12", "j1|gh/acme/widgets|7",
+            try store.reader.texts("SELECT job_id, project_slug, job_number FROM enrichment_queue ORDER BY seq") == [
+                "j1|gh/acme/widgets|7", "j3|gh/acme/widgets|9", "8c9d0e1f-2a3b-4c4d-a5e6-f7a8b9c0d1e2|circleci/DdaVtNus/6EkDPZoN|12",
             ]
         )
         let (off, _) = try makeStore()
@@ -31,26 +36,30 @@ import Testing
     @Test func aJobsTestsAreReplacedWholeAndTheQueueEmptied() async throws {
         let (store, _) = try makeStore(options: .init(queuesEnrichment: true))
         _ = try await store.receive(Fixtures.jobCompleted(jobID: "j1", number: 7))
+        _ = try await store.receive(Fixtures.jobCompleted(id: "e2", jobID: "j2", number: 8))
+        let queued = try store.queuedForEnrichment(limit: 10)
+        #expect(queued.map(\.jobID) == ["j1", "j2"])
         let tests = (0..<3).map { TestResult(classname: "Suite", name: "test\($0)", result: "success", runTimeSeconds: Double($0)) }
         let details = JobDetails(jobID: "j1", queuedAt: Self.time("2024-03-05T10:11:20.841Z"), resourceClass: "large")
         for _ in 0..<2 {
-            try await store.store(JobEnrichment(jobID: "j1", outcome: .enriched(details, tests: tests)))
+            try await store.store(JobEnrichment(jobID: "j1", outcome: .enriched(details, tests: tests)), dequeuing: queued[0])
         }
         #expect(try store.reader.texts("SELECT count(*) FROM test_results") == ["3"], "a re-fetch never doubles them")
-        try await store.store(JobEnrichment(jobID: "j1", outcome: .enriched(details, tests: Array(tests.prefix(1)))))
+        #expect(try store.reader.texts("SELECT job_id FROM enrichment_queue") == ["j2"], "only the row it was fetched for leaves the queue")
+        try await store.store(JobEnrichment(jobID: "j1", outcome: .enriched(details, tests: Array(tests.prefix(1)))), dequeuing: nil)
         #expect(try store.reader.texts("SELECT test_name, result FROM test_runs") == ["test0|success"])
-        #expect(try store.reader.texts("SELECT queue_seconds, resource_class FROM job_runs") == ["8.0|large"])
-        #expect(try store.reader.texts("SELECT count(*) FROM enrichment_queue") == ["0"])
+        #expect(try store.reader.texts("SELECT queue_seconds, resource_class FROM job_runs WHERE job_id = 'j1'") == ["8.0|large"])
         // A webhook about the same job afterwards keeps what enrichment stored.
         _ = try await store.receive(Fixtures.jobCompleted(id: "later", happenedAt: "2024-03-05T11:00:00Z", jobID: "j1", number: 7))
-        #expect(try store.reader.texts("SELECT resource_class, enrichment_status FROM jobs") == ["large|enriched"])
+        #expect(try store.reader.texts("SELECT resource_class, enrichment_status FROM jobs WHERE id = 'j1'") == ["large|enriched"])
+        #expect(try store.reader.texts("SELECT job_id FROM enrichment_queue") == ["j2"], "and does not queue it again")
     }
 
     @Test func testRunsJoinEachResultToItsJobPipelineAndProject() async throws {
         let (store, _) = try makeStore()
         _ = try await store.receive(Fixtures.jobCompleted(jobID: "j1", number: 136))
         let test = TestResult(classname: "Widgets", name: "saves", file: "spec/w.rb", result: "failure", runTimeSeconds: 0.25, message: "boom")
-        try await store.store(JobEnrichment(jobID: "j1", outcome: .enriched(JobDetails(jobID: "j1"), tests: [test])))
+        try await store.store(JobEnrichment(jobID: "j1", outcome: .enriched(JobDetails(jobID: "j1"), tests: [test])), dequeuing: nil)
         #expect(
             try store.reader.texts(
                 """
@@ -68,7 +77,7 @@ import Testing
     @Test func anUnavailableJobIsMarkedAndNotQueuedAgain() async throws {
         let (store, _) = try makeStore(options: .init(queuesEnrichment: true))
         _ = try await store.receive(Fixtures.jobCompleted(jobID: "j1", number: 7))
-        try await store.store(JobEnrichment(jobID: "j1", outcome: .unavailable))
+        try await store.store(JobEnrichment(jobID: "j1", outcome: .unavailable), dequeuing: nil)
         #expect(try store.reader.texts("SELECT enrichment_status, resource_class FROM jobs") == ["unavailable|NULL"])
         #expect(try await store.queueUnenriched(since: nil, projects: []) == 0)
     }
@@ -82,11 +91,46 @@ import Testing
         #expect(try await store.queueUnenriched(since: nil, projects: ["github/acme/widgets"]) == 1, "j1; j2 is queued already")
         let now = Self.time("2030-01-01T00:00:00Z")
         #expect(try store.queuedForEnrichment(limit: 10, now: now).count == 3)
-        try await store.postponeEnrichment(of: "j1", until: Self.time("2030-01-01T00:01:00Z"), error: "CircleCI answered 503")
+        let j1 = try #require(try store.queuedForEnrichment(limit: 10, now: now).first { $0.jobID == "j1" })
+        try await store.postponeEnrichment(of: j1, until: Self.time("2030-01-01T00:01:00Z"), error: "CircleCI answered 503")
         #expect(try store.queuedForEnrichment(limit: 10, now: now).map(\.jobID).sorted() == ["8c9d0e1f-2a3b-4c4d-a5e6-f7a8b9c0d1e2", "j2"])
         let due = try store.queuedForEnrichment(limit: 10, now: Self.time("2030-01-01T00:02:00Z"))
-        #expect(due.first { $0.jobID == "j1" } == QueuedJob(jobID: "j1", projectSlug: "gh/acme/widgets", jobNumber: 1, attempts: 1))
+        #expect(
+            due.last == QueuedJob(seq: j1.seq, jobID: "j1", projectSlug: "gh/acme/widgets", jobNumber: 1, attempts: 1),
+            "due last, at its new time"
+        )
         #expect(try store.reader.texts("SELECT last_error FROM enrichment_queue WHERE job_id = 'j1'") == ["CircleCI answered 503"])
+    }
+
+    /// Migration 0006 rebuilds the queue keyed by its order: what an archive had queued under
+    /// 0005 stays queued, in the order it was due, with its attempts and last error.
+    @Test func jobsQueuedUnderTheFirstQueueSchemaStayQueued() async throws {
+        let path = try makeTemporaryDirectory().appendingPathComponent("a.sqlite").path
+        let database = try DatabaseQueue(path: path)
+        var migrator = DatabaseMigrator()
+        for migration in Migrations.all.prefix(while: { $0.id != "0006_enrichment_queue_appends" }) {
+            migrator.registerMigration(migration.id) { db in try db.execute(sql: migration.sql) }
+        }
+        try migrator.migrate(database)
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO enrichment_queue (job_id, project_slug, job_number, queued_at, attempts, next_attempt_at, last_error) VALUES
+                    ('jB', 'gh/acme/widgets', 2, '2024-01-01T00:00:00.000Z', 1, '2024-01-01T00:05:00.000Z', 'CircleCI answered 503'),
+                    ('jA', 'gh/acme/widgets', 1, '2024-01-01T00:00:00.000Z', 0, '2024-01-01T00:00:00.000Z', NULL)
+                    """
+            )
+        }
+        try database.close()
+        let store = try ArchiveStore(path: path)
+        #expect(
+            try store.queuedForEnrichment(limit: 10, now: Self.time("2024-01-02T00:00:00Z")) == [
+                QueuedJob(seq: 1, jobID: "jA", projectSlug: "gh/acme/widgets", jobNumber: 1),
+                QueuedJob(seq: 2, jobID: "jB", projectSlug: "gh/acme/widgets", jobNumber: 2, attempts: 1),
+            ]
+        )
+        #expect(try store.reader.texts("SELECT last_error FROM enrichment_queue WHERE seq = 2") == ["CircleCI answered 503"])
+        try store.close()
     }
 
     /// `report queue` against a computation of its own: 40 jobs of two names on two resource
@@ -107,7 +151,7 @@ import Testing
                 queuedAt: Timestamp(microseconds: started.microseconds - waited * 1000),
                 resourceClass: resourceClass
             )
-            try await store.store(JobEnrichment(jobID: "j\(index)", outcome: .enriched(details, tests: [])))
+            try await store.store(JobEnrichment(jobID: "j\(index)", outcome: .enriched(details, tests: [])), dequeuing: nil)
             expected[resourceClass, default: []].append(Double(waited) / 1000)
         }
         var collector = RowCollector()

@@ -35,7 +35,10 @@ import Testing
         let (store, _) = try makeStore()
         _ = try await store.receive(Fixtures.jobCompleted())
         let jobID = "c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f"
-        try await store.store(JobEnrichment(jobID: jobID, outcome: .enriched(JobDetails(jobID: jobID), tests: [TestResult(name: "t")])))
+        try await store.store(
+            JobEnrichment(jobID: jobID, outcome: .enriched(JobDetails(jobID: jobID), tests: [TestResult(name: "t")])),
+            dequeuing: nil
+        )
         for slug in ["gh/acme/widgets", "github/acme/widgets"] {
             for source in RunSource.allCases {
                 var collector = RowCollector()

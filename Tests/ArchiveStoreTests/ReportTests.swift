@@ -233,7 +233,10 @@ func report(_ produce: (inout RowCollector) throws -> Void) rethrows -> RowColle
         // One test result each for the deploy job and a test job, so every source has rows.
         for name in ["deploy", "test"] {
             let jobID = try #require(try store.reader.texts("SELECT id FROM jobs WHERE name = '\(name)' ORDER BY id LIMIT 1").first)
-            try await store.store(JobEnrichment(jobID: jobID, outcome: .enriched(JobDetails(jobID: jobID), tests: [TestResult(name: name)])))
+            try await store.store(
+                JobEnrichment(jobID: jobID, outcome: .enriched(JobDetails(jobID: jobID), tests: [TestResult(name: name)])),
+                dequeuing: nil
+            )
         }
         for source in RunSource.allCases {
             let all = try report { try store.reader.export(source, filter: RunFilter(), into: &$0) }

@@ -171,9 +171,10 @@ import Testing
             "SELECT * FROM enrichment_queue",
             named("job_id").merging([
                 "project_slug": .text("gh/acme/widgets"), "job_number": .integer(9), "queued_at": .text(Self.time(5).iso8601),
-                "next_attempt_at": .text(Self.time(5).iso8601), "attempts": .integer(0), "last_error": .null,
+                "next_attempt_at": .text(Self.time(5).iso8601), "attempts": .integer(0), "last_error": .null, "seq": .integer(1),
             ]) { $1 }
         )
+        let queued = try store.queuedForEnrichment(limit: 1, now: Self.time(6))
         let details = JobDetails(
             jobID: "job_id",
             queuedAt: Self.time(1),
@@ -190,7 +191,10 @@ import Testing
             message: "message",
             source: "source"
         )
-        try await store.store(JobEnrichment(jobID: "job_id", outcome: .enriched(details, tests: [test]), fetchedAt: Self.time(2)))
+        try await store.store(
+            JobEnrichment(jobID: "job_id", outcome: .enriched(details, tests: [test]), fetchedAt: Self.time(2)),
+            dequeuing: queued.first
+        )
         var collector = RowCollector()
         try store.reader.query(
             "SELECT queued_at, resource_class, executor_type, parallelism, enriched_at, enrichment_status FROM jobs",
@@ -211,6 +215,7 @@ import Testing
                 "position": .integer(0), "run_time_seconds": .real(1.5),
             ]) { $1 }
         )
+        #expect(queued == [QueuedJob(seq: 1, jobID: "job_id", projectSlug: "gh/acme/widgets", jobNumber: 9)])
         #expect(try store.reader.texts("SELECT count(*) FROM enrichment_queue") == ["0"])
     }
 

@@ -100,7 +100,10 @@ private struct StoredResult {
                             )
                         }
                     }
-                    try await store.store(JobEnrichment(jobID: "j\(number)", outcome: .enriched(JobDetails(jobID: "j\(number)"), tests: results)))
+                    try await store.store(
+                        JobEnrichment(jobID: "j\(number)", outcome: .enriched(JobDetails(jobID: "j\(number)"), tests: results)),
+                        dequeuing: nil
+                    )
                 }
             }
         }

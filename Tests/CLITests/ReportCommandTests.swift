@@ -23,7 +23,7 @@ func reportArchive() async throws -> String {
         TestResult(classname: "WidgetTest", name: "loads", result: "failure", runTimeSeconds: 1.5, message: "expected true"),
         TestResult(classname: "WidgetTest", name: "loads", result: "success", runTimeSeconds: 0.5),
     ]
-    try await store.store(JobEnrichment(jobID: jobID, outcome: .enriched(details, tests: tests)))
+    try await store.store(JobEnrichment(jobID: jobID, outcome: .enriched(details, tests: tests)), dequeuing: nil)
     try store.close()
     return path
 }
