@@ -299,7 +299,8 @@ def read_section(archive_binary, generator, options, figure):
 
 class FakeCircleCI:
     """CircleCI's job details and tests endpoints on a loopback port, for every job number asked:
-    `tests` results a job (one in five fails), `page_size` a page, each answer after `latency`."""
+    `tests` results a job (2% fail, which ones depends on the job), `page_size` a page, each answer
+    after `latency`."""
 
     def __init__(self, latency=0.0, tests=25, page_size=10):
         self.requests = 0
@@ -307,12 +308,14 @@ class FakeCircleCI:
         fake = self
         details = json.dumps({"queued_at": "2024-01-01T00:00:00Z", "parallelism": 1,
                               "executor": {"type": "docker", "resource_class": "medium"}}).encode()
-        items = [{"classname": f"Suite{k // 5}", "name": f"test{k}", "file": f"spec/suite{k // 5}.rb",
-                  "result": "failure" if k % 5 == 4 else "success", "run_time": 0.25, "message": "", "source": "rspec"}
-                 for k in range(tests)]
-        pages = [json.dumps({"items": items[start:start + page_size],
-                             "next_page_token": f"p{start + page_size}" if start + page_size < tests else None}).encode()
-                 for start in range(0, max(tests, 1), page_size)]
+
+        def page(number, start):
+            items = [{"classname": f"Suite{k // 5}", "name": f"test{k}", "file": f"spec/suite{k // 5}.rb",
+                      "result": "failure" if (number * 7 + k) % 50 == 0 else "success",
+                      "run_time": ((number + k) % 100) / 100, "message": "expected true\n  at spec", "source": "rspec"}
+                     for k in range(start, min(start + page_size, tests))]
+            following = f"p{start + page_size}" if start + page_size < tests else None
+            return json.dumps({"items": items, "next_page_token": following}).encode()
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -331,8 +334,8 @@ class FakeCircleCI:
                 elif "/job/" in path:
                     status, body = 200, details
                 elif path.endswith("/tests"):
-                    start = int(query.partition("page-token=p")[2] or 0)
-                    status, body = 200, pages[start // page_size]
+                    number = int(path.split("/")[-2])
+                    status, body = 200, page(number, int(query.partition("page-token=p")[2] or 0))
                 else:
                     status, body = 404, b'{"message":"Not found."}'
                 try:
@@ -351,7 +354,7 @@ class FakeCircleCI:
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/v2"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.requests_per_job = 1 + len(pages)
+        self.requests_per_job = 1 + max(1, -(-tests // page_size))
 
     def stop(self):
         self.server.shutdown()
@@ -416,6 +419,13 @@ def enrich_section(archive_binary, generator, options, figure):
     figure("enrich jobs/s (fake API, no latency)",
            f"{jobs / statistics.median(seconds_per_run):,.0f} ({jobs:,} jobs, {tests:,} test results, "
            f"{requests / jobs:.2f} requests per job for {fast.requests_per_job - 1} pages of tests; peak RSS {rss:.0f} MiB)")
+
+    log(f"timing test reports over {tests:,} test results…")
+    for report in (["tests"], ["tests", "--by", "file"], ["flaky-tests"]):
+        seconds, rss, _ = run_measured([archive_binary, "report", *report, "--db", database, "--format", "csv"])
+        figure(f"report {' '.join(report)}", f"{seconds:.2f} s (peak RSS {rss:.0f} MiB)")
+    seconds, rss, _ = run_measured([archive_binary, "export", "tests", "--db", database, "--format", "csv"])
+    figure("export tests --format csv", f"{seconds:.2f} s (peak RSS {rss:.0f} MiB)")
 
 
 def main():

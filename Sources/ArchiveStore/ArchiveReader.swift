@@ -52,46 +52,27 @@ public struct ArchiveReader: Sendable {
         columns: ([String]) throws -> Void,
         row: ([SQLValue]) throws -> Void
     ) throws {
-        var callbackError: (any Error)?
+        try reading { try $0.stream(sql, arguments: arguments, columns: columns, row: row) }
+    }
+
+    /// Runs `body` in one read transaction, so that every statement it runs sees the same
+    /// archive. Errors thrown by callbacks are rethrown unchanged; SQLite errors become
+    /// `.invalidQuery`.
+    func reading<T>(_ body: (ReadSession) throws -> T) throws -> T {
         do {
-            try database.read { db in
-                let statement = try Self.oneStatement(sql, in: db)
-                statement.arguments = StatementArguments(arguments.map(\.databaseValue))
-                do {
-                    try columns(statement.columnNames)
-                } catch {
-                    callbackError = error
-                    return
-                }
-                // GRDB steps the statement; the values are read with SQLite's C API, which spares
-                // exports of millions of rows a boxed `DatabaseValue` per cell.
-                let cursor = try Row.fetchCursor(statement)
-                let handle = statement.sqliteStatement
-                let count = statement.columnCount
-                var values = [SQLValue](repeating: .null, count: count)
-                while try cursor.next() != nil {
-                    for index in 0..<count {
-                        values[index] = SQLValue(column: Int32(index), of: handle)
-                    }
-                    do {
-                        try row(values)
-                    } catch {
-                        callbackError = error
-                        return
-                    }
-                }
-            }
+            return try database.read { db in try body(ReadSession(db: db)) }
+        } catch let error as CallbackError {
+            throw error.error
         } catch let error as StoreError {
             throw error
         } catch {
             throw StoreError(.invalidQuery, describe(error), cause: error)
         }
-        if let callbackError { throw callbackError }
     }
 
     /// The statement `sql` holds, which must be exactly one: GRDB's own messages for none or
     /// several speak to programmers, these to people typing SQL.
-    private static func oneStatement(_ sql: String, in db: Database) throws -> Statement {
+    static func oneStatement(_ sql: String, in db: Database) throws -> Statement {
         do {
             return try db.makeStatement(sql: sql)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_MISUSE && error.message?.hasPrefix("Multiple statements") == true {
@@ -165,4 +146,59 @@ extension SQLValue {
         case .blob(let bytes): return Data(bytes).databaseValue
         }
     }
+}
+
+/// The statements of one read transaction (see `ArchiveReader.reading`).
+struct ReadSession {
+    let db: Database
+
+    /// Runs one SQL statement and hands its column names, then each row, to the callbacks as
+    /// they are read.
+    func stream(
+        _ sql: String,
+        arguments: [SQLValue] = [],
+        columns: ([String]) throws -> Void,
+        row: ([SQLValue]) throws -> Void
+    ) throws {
+        let statement = try ArchiveReader.oneStatement(sql, in: db)
+        statement.arguments = StatementArguments(arguments.map(\.databaseValue))
+        do {
+            try columns(statement.columnNames)
+        } catch {
+            throw CallbackError(error: error)
+        }
+        // GRDB steps the statement; the values are read with SQLite's C API, which spares
+        // exports of millions of rows a boxed `DatabaseValue` per cell.
+        let cursor = try Row.fetchCursor(statement)
+        let handle = statement.sqliteStatement
+        let count = statement.columnCount
+        var values = [SQLValue](repeating: .null, count: count)
+        while try cursor.next() != nil {
+            for index in 0..<count {
+                values[index] = SQLValue(column: Int32(index), of: handle)
+            }
+            do {
+                try row(values)
+            } catch {
+                throw CallbackError(error: error)
+            }
+        }
+    }
+
+    /// The first row of a statement run many times (prepared once), or nil when it has none.
+    func firstRow(_ sql: String, arguments: [SQLValue]) throws -> [SQLValue]? {
+        let statement = try db.cachedStatement(sql: sql)
+        statement.arguments = StatementArguments(arguments.map(\.databaseValue))
+        // The cursor resets the statement when it goes: the values are read while it is here.
+        let cursor = try Row.fetchCursor(statement)
+        guard try cursor.next() != nil else { return nil }
+        return withExtendedLifetime(cursor) {
+            (0..<statement.columnCount).map { SQLValue(column: Int32($0), of: statement.sqliteStatement) }
+        }
+    }
+}
+
+/// An error thrown by a caller's callback, carried through GRDB to be rethrown as it was.
+struct CallbackError: Error {
+    let error: any Error
 }

@@ -25,39 +25,47 @@ extension ArchiveReader {
     /// one job, which is what splitting tests by timing balances. `--by class` and `--by file` also
     /// count the distinct tests they hold.
     ///
-    /// The results are read in key order, so only one group's run times are held at a time.
+    /// The results are read in key order, so only one group's run times are held at a time, and
+    /// narrow: a failure's time comes along, its link is looked up once per group at the end.
     public func testReport(by grouping: TestGrouping, filter: RunFilter, into sink: inout some RowSink) throws {
         let (whereSQL, arguments) = RunSource.tests.whereClause(filter)
         let keyColumns = grouping.keys.map(\.column)
         let sql = """
-            SELECT \(keyColumns.joined(separator: ", ")), job_id, classname, test_name, result, run_time_seconds, stopped_at, job_url
+            SELECT \(keyColumns.joined(separator: ", ")), job_id, classname, test_name, result, run_time_seconds,
+                   CASE WHEN \(TestOutcome.failureCondition("result")) THEN stopped_at END
             FROM test_runs \(whereSQL) ORDER BY \(keyColumns.joined(separator: ", ")), job_id
             """
         let keyCount = keyColumns.count
         let perJob = grouping != .test
         var rows: [(key: [SQLValue], group: TestAccumulator)] = []
-        var current: (key: [SQLValue], group: TestAccumulator)?
-        try stream(
-            sql,
-            arguments: arguments,
-            columns: { _ in },
-            row: { row in
-                let key = Array(row[0..<keyCount])
-                if current?.key != key {
-                    if let finished = current { rows.append((finished.key, finished.group.finished())) }
-                    current = (key, TestAccumulator(timesPerJob: perJob))
+        try reading { session in
+            var current: (key: [SQLValue], group: TestAccumulator)?
+            try session.stream(
+                sql,
+                arguments: arguments,
+                columns: { _ in },
+                row: { row in
+                    let key = Array(row[0..<keyCount])
+                    if current?.key != key {
+                        if let finished = current { rows.append((finished.key, finished.group.finished())) }
+                        current = (key, TestAccumulator(timesPerJob: perJob))
+                    }
+                    current!.group.add(
+                        job: row[keyCount],
+                        test: perJob ? [row[keyCount + 1], row[keyCount + 2]] : [],
+                        outcome: TestOutcome(result: row[keyCount + 3].text),
+                        runTime: row[keyCount + 4].number,
+                        failedAt: row[keyCount + 5].text
+                    )
                 }
-                current!.group.add(
-                    job: row[keyCount],
-                    test: perJob ? [row[keyCount + 1], row[keyCount + 2]] : [],
-                    outcome: TestOutcome(result: row[keyCount + 3].text),
-                    runTime: row[keyCount + 4].number,
-                    stoppedAt: row[keyCount + 5].text,
-                    url: row[keyCount + 6]
-                )
+            )
+            if let finished = current { rows.append((finished.key, finished.group.finished())) }
+            for index in rows.indices {
+                guard let job = rows[index].group.lastFailure?.job else { continue }
+                rows[index].group.lastFailureURL =
+                    try session.firstRow("SELECT job_url FROM job_runs WHERE job_id = ?", arguments: [job])?[0] ?? .null
             }
-        )
-        if let finished = current { rows.append((finished.key, finished.group.finished())) }
+        }
         rows.sort { left, right in
             if left.group.failed != right.group.failed { return left.group.failed > right.group.failed }
             let (leftRate, rightRate) = (left.group.failureRate ?? -1, right.group.failureRate ?? -1)
@@ -83,7 +91,8 @@ struct TestAccumulator {
     var skipped = 0
     var tests: Set<[SQLValue]> = []
     var times: [Double] = []
-    var lastFailure: (at: String, url: SQLValue)?
+    var lastFailure: (at: String, job: SQLValue)?
+    var lastFailureURL: SQLValue = .null
     /// The job being read and its tests' total time so far, when times are per job.
     private var job: SQLValue?
     private var jobTime: Double?
@@ -92,13 +101,14 @@ struct TestAccumulator {
         self.timesPerJob = timesPerJob
     }
 
-    mutating func add(job: SQLValue, test: [SQLValue], outcome: TestOutcome, runTime: Double?, stoppedAt: String?, url: SQLValue) {
+    /// One result; `failedAt` is its job's `stopped_at` when it failed.
+    mutating func add(job: SQLValue, test: [SQLValue], outcome: TestOutcome, runTime: Double?, failedAt: String?) {
         runs += 1
         switch outcome {
         case .passed: passed += 1
         case .failed:
             failed += 1
-            if let stoppedAt, stoppedAt > (lastFailure?.at ?? "") { lastFailure = (stoppedAt, url) }
+            if let failedAt, failedAt > (lastFailure?.at ?? "") { lastFailure = (failedAt, job) }
         case .skipped: skipped += 1
         case .other: break
         }
@@ -137,7 +147,7 @@ struct TestAccumulator {
             let sample = Sample(times)
             values += [.real(sample.mean)] + [50.0, 95].map { .real(rounded(sample.percentile($0), places: 3)) }
         }
-        return values + [SQLValue(lastFailure?.at), lastFailure?.url ?? .null]
+        return values + [SQLValue(lastFailure?.at), lastFailureURL]
     }
 }
 
@@ -150,37 +160,47 @@ extension ArchiveReader {
     /// flaky_rate (their ratio), failures on its flaky revisions, the first flaky failure's time,
     /// and the last one's time, job, first line of message and link. Most flaky revisions first,
     /// then most failures, then the most recent. Results of pipelines without a revision are
-    /// not read.
+    /// not read. Rows are read narrow, in key order; the last flaky failure's job, message and
+    /// link are looked up once per flaky test at the end.
     public func flakyTestReport(filter: RunFilter, into sink: inout some RowSink) throws {
         let (whereSQL, arguments) = RunSource.tests.whereClause(filter)
         let failed = TestOutcome.failureCondition("result")
         let sql = """
-            SELECT project_slug, classname, test_name, revision, workflow_name, job_name, result, stopped_at, job_url,
-                   CASE WHEN \(failed) THEN message END
+            SELECT project_slug, classname, test_name, revision, workflow_name, job_name, result,
+                   CASE WHEN \(failed) THEN stopped_at END, CASE WHEN \(failed) THEN job_id END, CASE WHEN \(failed) THEN position END
             FROM test_runs \(whereSQL) \(whereSQL.isEmpty ? "WHERE" : "AND") revision IS NOT NULL
             ORDER BY project_slug, classname, test_name, revision, workflow_name, job_name
             """
         var flaky: [FlakyTest] = []
-        var current: FlakyTest?
-        try stream(
-            sql,
-            arguments: arguments,
-            columns: { _ in },
-            row: { row in
-                let test = Array(row[0..<3])
-                if current?.test != test {
-                    if let finished = current?.finished(), finished.flakyRevisions > 0 { flaky.append(finished) }
-                    current = FlakyTest(test: test)
+        try reading { session in
+            var current: FlakyTest?
+            try session.stream(
+                sql,
+                arguments: arguments,
+                columns: { _ in },
+                row: { row in
+                    let test = Array(row[0..<3])
+                    if current?.test != test {
+                        if let finished = current?.finished(), finished.flakyRevisions > 0 { flaky.append(finished) }
+                        current = FlakyTest(test: test)
+                    }
+                    current!.add(
+                        run: Array(row[3..<6]),
+                        outcome: TestOutcome(result: row[6].text),
+                        failure: row[7].text.map { FlakyTest.Failure(at: $0, job: row[8], position: row[9]) }
+                    )
                 }
-                current!.add(
-                    run: Array(row[3..<6]),
-                    outcome: TestOutcome(result: row[6].text),
-                    stoppedAt: row[7].text,
-                    failure: FlakyTest.Failure(at: row[7].text ?? "", job: row[5], url: row[8], message: row[9].text)
+            )
+            if let finished = current?.finished(), finished.flakyRevisions > 0 { flaky.append(finished) }
+            for index in flaky.indices {
+                guard let last = flaky[index].lastFlaky else { continue }
+                let found = try session.firstRow(
+                    "SELECT job_name, message, job_url FROM test_runs WHERE job_id = ? AND position = ?",
+                    arguments: [last.job, last.position]
                 )
+                if let found { flaky[index].lastFlakyDetails = (job: found[0], message: found[1].text, url: found[2]) }
             }
-        )
-        if let finished = current?.finished(), finished.flakyRevisions > 0 { flaky.append(finished) }
+        }
         flaky.sort { left, right in
             if left.flakyRevisions != right.flakyRevisions { return left.flakyRevisions > right.flakyRevisions }
             if left.failures != right.failures { return left.failures > right.failures }
@@ -200,11 +220,11 @@ extension ArchiveReader {
 
 /// One test's runs, read in (revision, workflow, job) order, judged one such run group at a time.
 struct FlakyTest {
+    /// A failure: its job's `stopped_at`, and where its row is.
     struct Failure {
         var at: String
         var job: SQLValue
-        var url: SQLValue
-        var message: String?
+        var position: SQLValue
     }
 
     let test: [SQLValue]
@@ -213,6 +233,8 @@ struct FlakyTest {
     var failures = 0
     var firstFlakyAt: String?
     var lastFlaky: Failure?
+    /// The last flaky failure's job name, message and link, looked up once the test is judged.
+    var lastFlakyDetails: (job: SQLValue, message: String?, url: SQLValue)?
 
     /// The (revision, workflow, job) being read: what passed and failed in it.
     private var run: [SQLValue]?
@@ -228,7 +250,8 @@ struct FlakyTest {
         self.test = test
     }
 
-    mutating func add(run: [SQLValue], outcome: TestOutcome, stoppedAt: String?, failure: @autoclosure () -> Failure) {
+    /// One result; `failure` says when and where, for a failed one.
+    mutating func add(run: [SQLValue], outcome: TestOutcome, failure: Failure?) {
         if run != self.run {
             closeRun()
             if run.first != self.run?.first { closeRevision() }
@@ -239,9 +262,9 @@ struct FlakyTest {
             passed += 1
         case .failed:
             failed += 1
-            let at = stoppedAt ?? ""
-            if at < (firstFailedAt ?? "\u{10FFFF}") { firstFailedAt = at }
-            if at >= (lastFailure?.at ?? "") { lastFailure = failure() }
+            guard let failure else { break }
+            if failure.at < (firstFailedAt ?? "\u{10FFFF}") { firstFailedAt = failure.at }
+            if failure.at >= (lastFailure?.at ?? "") { lastFailure = failure }
         case .skipped, .other:
             break
         }
@@ -274,7 +297,8 @@ struct FlakyTest {
         let rate: SQLValue = revisions > 0 ? .real(rounded(Double(flakyRevisions) / Double(revisions), places: 4)) : .null
         return [
             .integer(Int64(flakyRevisions)), .integer(Int64(revisions)), rate, .integer(Int64(failures)), SQLValue(firstFlakyAt),
-            SQLValue(lastFlaky?.at), lastFlaky?.job ?? .null, SQLValue(lastFlaky?.message.map(Self.firstLine)), lastFlaky?.url ?? .null,
+            SQLValue(lastFlaky?.at), lastFlakyDetails?.job ?? .null, SQLValue(lastFlakyDetails?.message.map(Self.firstLine)),
+            lastFlakyDetails?.url ?? .null,
         ]
     }
 
