@@ -71,10 +71,10 @@ import Testing
             environment: ["CIRCLE_ARCHIVE_SECRETS": "s", "CIRCLE_TOKEN": FakeCircleCI.token, "CIRCLE_ARCHIVE_API_URL": url]
         )
         let port = try await blockingWork { try server.waitForPort() }
-        for number in 1...3 {
-            let body = Array(Fixtures.jobCompleted(id: "e\(number)", jobID: "j\(number)", number: number).utf8)
-            let response = try await blockingWork { try rawHTTPExchange(port: port, request: signedDeliveryRequest(body, secret: "s")) }
-            #expect(response.status == 200)
+        let bodies = (1...3).map { Fixtures.jobCompleted(id: "e\($0)", jobID: "j\($0)", number: $0) } + [Fixtures.workflowCompleted()]
+        for body in bodies {
+            let request = signedDeliveryRequest(Array(body.utf8), secret: "s")
+            #expect(try await blockingWork { try rawHTTPExchange(port: port, request: request) }.status == 200)
         }
         let deadline = ContinuousClock.now + .seconds(20)
         var enriched: [String] = []
@@ -95,6 +95,13 @@ import Testing
         }
         #expect(scrape.contains(#"circle_archive_enrichments_total{outcome="enriched"} 3"#), "\(scrape)")
         #expect(scrape.contains("circle_archive_enrichment_queue_length 0"), "\(scrape)")
+        // Every family served is in README's Metrics table, and every one there is served.
+        let families = Set(scrape.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
+        let documented = try ReadmeInStepTests.backticked(try ReadmeInStepTests.section("Metrics"), matching: "circle_archive_[a-z_]+")
+        #expect(
+            families == documented,
+            "served, not in README: \(families.subtracting(documented)); in README, not served: \(documented.subtracting(families))"
+        )
         #expect(try await blockingWork { server.stop() } == 0)
         #expect(!server.output.contains(FakeCircleCI.token))
         #expect(!server.output.contains("enrichment is off"))
