@@ -8,6 +8,11 @@ import Testing
 @Suite struct BackfillCommandTests {
     @Test func backfillStoresTheProjectAndPrintsASummaryOnStderr() async throws {
         let fake = FakeCircleCI(projects: [APIFixtures.projectSlug: widgets(pipelines: 5)])
+        // CircleCI still has the first pipeline's two jobs, and the tests of one of them.
+        fake.state.withLock { state in
+            for number in [10, 11] { state.jobDetails["\(APIFixtures.projectSlug)/\(number)"] = APIFixtures.jobDetails(number: number) }
+            state.tests["\(APIFixtures.projectSlug)/11"] = (1...3).map { APIFixtures.test(name: "test\($0)") }
+        }
         let (url, stop) = await fake.serve()
         defer { Task { await stop() } }
         let path = try makeTemporaryDirectory().appendingPathComponent("archive.sqlite").path
@@ -20,10 +25,15 @@ import Testing
             "\(result.stderr)"
         )
         #expect(!result.stderr.contains(FakeCircleCI.token))
-        // The backfilled jobs were then enriched; the fake has no details for them (as for data
-        // past CircleCI's retention), so each is recorded unavailable, once: 9 of the 10, the
-        // running one waits until it completes.
-        #expect(result.stderr.contains("enriched 0 (0 test results), 9 no longer at CircleCI"), "\(result.stderr)")
+        // The backfilled jobs were then enriched: two with their details (and three tests), the
+        // others recorded unavailable (data past CircleCI's retention), once; the running one
+        // waits until it completes.
+        #expect(result.stderr.contains("enriched 2 (3 test results), 7 no longer at CircleCI"), "\(result.stderr)")
+        let enriched = try await run([
+            "query", "--db", path, "-f", "csv",
+            "SELECT job_number, resource_class, queue_seconds IS NOT NULL FROM job_runs WHERE resource_class IS NOT NULL ORDER BY 1",
+        ])
+        #expect(enriched.stdout == "job_number,resource_class,queue_seconds IS NOT NULL\r\n10,large,1\r\n11,large,1\r\n", "\(enriched.stdout)")
         let reader = try ArchiveReader.open(path: path)
         var rows = RowCollector()
         try reader.query("SELECT count(*), group_concat(DISTINCT source) FROM jobs", into: &rows)
