@@ -55,10 +55,29 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Rows as table, CSV, JSON, JSON lines or Markdown: one layer for the CLI and the dashboard.
+        .target(
+            name: "ArchiveOutput",
+            dependencies: ["ArchiveModel", "ArchiveStore"],
+            swiftSettings: swiftSettings
+        ),
+        // The read-only dashboard: report figures as pages, charts and CSV/JSON, for serve and
+        // `circle-archive dashboard`.
+        .target(
+            name: "ArchiveDashboard",
+            dependencies: [
+                "ArchiveModel",
+                "ArchiveOutput",
+                "ArchiveStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "ArchiveServer",
             dependencies: [
                 "ArchiveBackfill",
+                "ArchiveDashboard",
                 "ArchiveModel",
                 "ArchiveStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -89,6 +108,7 @@ let package = Package(
             dependencies: [
                 "ArchiveBackfill",
                 "ArchiveModel",
+                "ArchiveOutput",
                 "ArchiveServer",
                 "ArchiveStore",
                 "CZlib",
@@ -156,7 +176,8 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             dependencies: [
-                "CircleArchiveCLI", "ArchiveMigrations", "ArchiveModel", "ArchiveServer", "ArchiveStore", "ArchiveTestSupport", "circle-archive",
+                "CircleArchiveCLI", "ArchiveMigrations", "ArchiveModel", "ArchiveOutput", "ArchiveServer", "ArchiveStore", "ArchiveTestSupport",
+                "circle-archive",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings

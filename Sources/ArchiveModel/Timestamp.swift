@@ -211,3 +211,32 @@ private struct Parser {
         byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") ? Int64(byte - UInt8(ascii: "0")) : nil
     }
 }
+
+extension Timestamp {
+    /// The forms of a time bound (`--since`, `--until`, the dashboard's `since` and `until`), for
+    /// help and for the message about a value that is none of them.
+    public static let boundForms =
+        "A time ago: 30m, 24h, 7d, 12w; a date: 2024-06-01 (midnight UTC); or an instant: 2024-06-01T12:00:00Z (UTC when no offset is given)."
+
+    /// A time bound as people write one (see `boundForms`), a time ago counted back from `now`;
+    /// nil when it is none of the forms.
+    public init?(bound text: String, now: Timestamp) {
+        if let unit = text.last, let amount = Int64(text.dropLast()), amount >= 0 {
+            let seconds: Int64? =
+                switch unit {
+                case "m": 60
+                case "h": 3600
+                case "d": 86400
+                case "w": 7 * 86400
+                default: nil
+                }
+            if let seconds {
+                self.init(microseconds: now.microseconds - amount * seconds * 1_000_000)
+                return
+            }
+        }
+        let candidates = text.count == 10 ? [text + "T00:00:00Z"] : [text, text + "Z", text + ":00Z"]
+        guard let time = candidates.lazy.compactMap({ Timestamp(iso8601: $0) }).first else { return nil }
+        self = time
+    }
+}

@@ -1,4 +1,5 @@
 import ArchiveBackfill
+import ArchiveDashboard
 import ArchiveStore
 import HTTPTypes
 import Hummingbird
@@ -84,6 +85,29 @@ public func buildApplication(
     )
 }
 
+/// The dashboard alone, read-only, over an archive file (a backup, a copy): `circle-archive
+/// dashboard`. It never creates, migrates or writes the archive.
+public func buildDashboardApplication(
+    databasePath: String,
+    host: String,
+    port: Int,
+    logger: Logger
+) throws -> some ApplicationProtocol {
+    let reader = try ArchiveReader.open(path: databasePath)
+    let router = Router(context: ArchiveRequestContext.self, options: .autoGenerateHeadEndpoints)
+    router.add(middleware: AllowedMethodsMiddleware(allowed: Dictionary(uniqueKeysWithValues: Dashboard.paths.map { ($0, [.get, .head]) })))
+    Dashboard(reader: reader).addRoutes(to: router)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(host, port: port), serverName: "circle-archive"),
+        onServerRunning: { channel in
+            let address = channel.localAddress.map { "\($0.ipAddress ?? host):\($0.port ?? port)" } ?? "\(host):\(port)"
+            logger.info("serving the dashboard", metadata: ["db": "\(databasePath)", "address": "\(address)"])
+        },
+        logger: logger
+    )
+}
+
 /// The routes, separate from the application so tests can drive them without a socket.
 public func buildRouter(
     store: ArchiveStore,
@@ -93,13 +117,12 @@ public func buildRouter(
 ) -> Router<ArchiveRequestContext> {
     // HEAD answers like GET without a body: load balancers probe /healthz with it.
     let router = Router(context: ArchiveRequestContext.self, options: .autoGenerateHeadEndpoints)
-    router.add(
-        middleware: AllowedMethodsMiddleware(allowed: [
-            WebhookController.path: [.post],
-            "/healthz": [.get, .head],
-            "/metrics": [.get, .head],
-        ])
-    )
+    var allowed: [String: [HTTPRequest.Method]] = [WebhookController.path: [.post], "/healthz": [.get, .head], "/metrics": [.get, .head]]
+    if configuration.dashboard {
+        for path in Dashboard.paths { allowed[path] = [.get, .head] }
+    }
+    router.add(middleware: AllowedMethodsMiddleware(allowed: allowed))
+    if configuration.dashboard { Dashboard(reader: store.reader).addRoutes(to: router) }
     WebhookController(
         store: store,
         verifier: configuration.allowUnsigned ? nil : SignatureVerifier(secrets: configuration.secrets),

@@ -29,6 +29,8 @@ public struct ServeConfiguration: Sendable {
     /// Enrich each newly archived job from CircleCI's API in the background (its URL, token and
     /// concurrency); nil to leave it off.
     public var enrichment: APIConnection?
+    /// Serve the read-only dashboard (`GET /` and its pages) beside the webhook route.
+    public var dashboard: Bool
     /// How often the enrichment worker looks for due jobs when it has none.
     public var enrichmentPollInterval: Duration = .seconds(2)
     /// How long the worker waits after CircleCI refused the token (or the archive failed) before
@@ -59,7 +61,8 @@ public struct ServeConfiguration: Sendable {
         requestTimeout: Double = defaultRequestTimeout,
         maxConnections: Int = defaultMaxConnections,
         metricsSeriesLimit: Int = ArchiveMetrics.defaultSeriesLimit,
-        enrichment: APIConnection? = nil
+        enrichment: APIConnection? = nil,
+        dashboard: Bool = true
     ) {
         self.host = host
         self.port = port
@@ -73,6 +76,7 @@ public struct ServeConfiguration: Sendable {
         self.maxConnections = maxConnections
         self.metricsSeriesLimit = metricsSeriesLimit
         self.enrichment = enrichment
+        self.dashboard = dashboard
     }
 
     /// Checks the combination of settings before anything is opened.

@@ -157,6 +157,25 @@ extension ArchiveReader {
         try query(sql, arguments: arguments + [.integer(Int64(limit))], into: &sink)
     }
 
+    /// The newest `limit` job or workflow runs the filter selects (only failed ones when
+    /// `failedOnly`), newest first: for plotting each run, and lists of recent failures. Columns:
+    /// stopped_at, duration_seconds, status, number (the job's, or the pipeline's), branch,
+    /// revision, url.
+    public func recentRuns(_ source: RunSource, filter: RunFilter, failedOnly: Bool = false, limit: Int, into sink: inout some RowSink) throws {
+        precondition(source == .jobs || source == .workflows)
+        var (whereSQL, arguments) = source.whereClause(filter)
+        let status = source == .jobs ? "job_status" : "workflow_status"
+        if failedOnly { whereSQL += (whereSQL.isEmpty ? "WHERE " : " AND ") + RunStatus.failureCondition(status) }
+        let number = source == .jobs ? "job_number" : "pipeline_number"
+        let url = source == .jobs ? "job_url" : "workflow_url"
+        let sql = """
+            SELECT stopped_at, duration_seconds, \(status) AS status, \(number) AS number, branch, revision, \(url) AS url
+            FROM \(source.relation) \(whereSQL) \(whereSQL.isEmpty ? "WHERE" : "AND") stopped_at IS NOT NULL
+            ORDER BY stopped_at DESC LIMIT ?
+            """
+        try query(sql, arguments: arguments + [.integer(Int64(limit))], into: &sink)
+    }
+
     /// Every row of a source's view that the filter selects, in a stable order, streamed.
     public func export(_ source: RunSource, filter: RunFilter, into sink: inout some RowSink) throws {
         let (whereSQL, arguments) = source.whereClause(filter)

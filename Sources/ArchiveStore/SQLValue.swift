@@ -24,12 +24,12 @@ public enum SQLValue: Sendable {
     }
 
     /// The text, when the value is text.
-    var text: String? {
+    public var text: String? {
         if case .text(let text) = self { text } else { nil }
     }
 
     /// The value as a number, when it is one.
-    var number: Double? {
+    public var number: Double? {
         switch self {
         case .integer(let value): Double(value)
         case .real(let value): value

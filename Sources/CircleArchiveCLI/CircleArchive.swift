@@ -19,7 +19,7 @@ public struct CircleArchive: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Serve.self, Migrate.self, Query.self, Report.self, Export.self, Import.self, Backfill.self,
-            Enrich.self, Stats.self, Backup.self,
+            Enrich.self, Stats.self, Backup.self, DashboardCommand.self,
         ]
     )
 

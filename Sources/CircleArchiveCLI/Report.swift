@@ -1,3 +1,4 @@
+import ArchiveOutput
 import ArchiveStore
 import ArgumentParser
 import Foundation
@@ -249,3 +250,5 @@ enum TrendGrouping: String, CaseIterable, ExpressibleByArgument {
     var grouping: DurationGrouping { self == .job ? .job : .workflow }
 }
 extension TrendPeriod: ExpressibleByArgument {}
+
+extension OutputFormat: ExpressibleByArgument {}

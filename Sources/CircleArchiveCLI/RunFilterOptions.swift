@@ -1,4 +1,5 @@
 import ArchiveModel
+import ArchiveOutput
 import ArchiveStore
 import ArgumentParser
 import Foundation
@@ -57,14 +58,13 @@ struct TimeBound: CustomStringConvertible {
     let description: String
 
     init?(argument: String) {
-        guard let timestamp = Self.parse(argument, now: .now()) else { return nil }
+        guard let timestamp = Timestamp(bound: argument, now: .now()) else { return nil }
         self.timestamp = timestamp
         description = argument
     }
 
     /// The forms accepted, for help and for the message about a value that is none of them.
-    static let forms =
-        "A time ago: 30m, 24h, 7d, 12w; a date: 2024-06-01 (midnight UTC); or an instant: 2024-06-01T12:00:00Z (UTC when no offset is given)."
+    static let forms = Timestamp.boundForms
 
     /// The `transform` of every time option: a value that is not a time is refused with the forms
     /// that are. Options read their value unconditionally, so `--since -7d` reaches here too.
@@ -74,22 +74,6 @@ struct TimeBound: CustomStringConvertible {
         throw ValidationError(
             (minus ? "a time ago has no minus sign: write \(text.dropFirst()). " : "not a time. ") + forms
         )
-    }
-
-    static func parse(_ text: String, now: Timestamp) -> Timestamp? {
-        if let unit = text.last, let amount = Int64(text.dropLast()), amount >= 0 {
-            let seconds: Int64? =
-                switch unit {
-                case "m": 60
-                case "h": 3600
-                case "d": 86400
-                case "w": 7 * 86400
-                default: nil
-                }
-            if let seconds { return Timestamp(microseconds: now.microseconds - amount * seconds * 1_000_000) }
-        }
-        let candidates = text.count == 10 ? [text + "T00:00:00Z"] : [text, text + "Z", text + ":00Z"]
-        return candidates.lazy.compactMap { Timestamp(iso8601: $0) }.first
     }
 }
 

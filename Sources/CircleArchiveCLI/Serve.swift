@@ -14,8 +14,11 @@ struct Serve: AsyncParsableCommand {
         discussion: """
             Listens for POST /webhooks/circleci, verifies the circleci-signature header against the \
             configured secrets, and stores each event once by its id. GET /healthz answers 200 while \
-            the database answers; GET /metrics serves Prometheus metrics. SIGTERM or SIGINT stops accepting, finishes in-flight requests, \
-            closes the database and exits 0.
+            the database answers; GET /metrics serves Prometheus metrics; GET / serves the read-only \
+            dashboard (--no-dashboard turns it off). Like /metrics, the dashboard names projects and \
+            jobs: keep it off the public internet (README's proxy examples pass only the webhook). \
+            SIGTERM or SIGINT stops accepting, finishes in-flight requests, closes the database and \
+            exits 0.
 
             Secrets: CIRCLE_ARCHIVE_SECRETS (comma-separated) and/or --secret-file (one per line; \
             blank lines and lines starting with # are ignored). Any one may match, so a secret can \
@@ -109,6 +112,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Do not enrich jobs from CircleCI's API, even with a token.")
     var noEnrich = false
 
+    @Flag(help: "Do not serve the dashboard (GET / and its pages).")
+    var noDashboard = false
+
     /// "Default: $CIRCLE_ARCHIVE_<NAME>, else <value>.", the line every setting's help ends with.
     private static func fallback(_ name: String, _ value: Any) -> String {
         "Default: $\(Setting.prefix)\(name), else \(value)."
@@ -169,7 +175,8 @@ struct Serve: AsyncParsableCommand {
             requestTimeout: try settings.value(requestTimeout, "REQUEST_TIMEOUT", default: ServeConfiguration.defaultRequestTimeout),
             maxConnections: try settings.value(maxConnections, "MAX_CONNECTIONS", default: ServeConfiguration.defaultMaxConnections),
             metricsSeriesLimit: try settings.value(metricsSeriesLimit, "METRICS_SERIES_LIMIT", default: ArchiveMetrics.defaultSeriesLimit),
-            enrichment: enrichment
+            enrichment: enrichment,
+            dashboard: !noDashboard
         )
     }
 

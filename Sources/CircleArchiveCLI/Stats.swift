@@ -1,3 +1,4 @@
+import ArchiveOutput
 import ArchiveStore
 import ArgumentParser
 import Foundation

@@ -1,4 +1,5 @@
 import ArchiveModel
+import ArchiveOutput
 import ArchiveStore
 import CircleArchiveCLI
 import Foundation

@@ -23,9 +23,10 @@ final class ServerProcess: @unchecked Sendable {
     private var log = ""
     private let logDone = DispatchSemaphore(value: 0)
 
-    init(arguments: [String], environment: [String: String]) throws {
+    /// `circle-archive COMMAND --port 0 ARGUMENTS…`: `serve`, or `dashboard`.
+    init(arguments: [String], environment: [String: String], command: String = "serve") throws {
         process.executableURL = binary
-        process.arguments = ["serve", "--port", "0"] + arguments
+        process.arguments = [command, "--port", "0"] + arguments
         process.environment = ["PATH": "/usr/bin:/bin"].merging(environment) { $1 }
         let errors = Pipe()
         process.standardError = errors

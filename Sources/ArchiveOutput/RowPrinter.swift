@@ -1,11 +1,11 @@
 import ArchiveModel
 import ArchiveStore
-import ArgumentParser
 import Foundation
 
-/// How rows are printed. Every command that prints rows goes through `RowPrinter`, so `query`,
-/// reports and exports agree on what a NULL, a number or a blob looks like in each format.
-public enum OutputFormat: String, CaseIterable, Sendable, ExpressibleByArgument {
+/// How rows are printed. Everything that prints rows goes through `RowPrinter` (`query`, reports,
+/// exports, the dashboard's CSV and JSON links), so they agree on what a NULL, a number or a blob
+/// looks like in each format, byte for byte.
+public enum OutputFormat: String, CaseIterable, Sendable {
     /// Aligned columns for a terminal; numbers right-aligned, NULL blank.
     case table
     /// RFC 4180: header row, CRLF line ends, quotes where needed. NULL is an empty field and the
@@ -286,9 +286,19 @@ public final class OutputSink {
             let written = buffer[offset...].withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
             if written < 0 {
                 if errno == EINTR { continue }
-                throw CLIError.output("cannot write output: \(String(cString: strerror(errno)))")
+                throw OutputError(message: "cannot write output: \(String(cString: strerror(errno)))")
             }
             offset += written
         }
     }
+}
+
+/// Output that could not be written (a closed pipe, a full disk).
+public struct OutputError: ArchiveError {
+    public enum Code: String, Sendable {
+        case write
+    }
+
+    public var code: Code { .write }
+    public let message: String
 }
