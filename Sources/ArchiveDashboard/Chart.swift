@@ -73,7 +73,8 @@ struct TimeChart {
         for step in 0...4 {
             let time = start + (end - start) * Double(step) / 4
             let anchor = step == 0 ? "start" : step == 4 ? "end" : "middle"
-            svg += #"<text class="tick" x="\#(f(x(time)))" y="\#(f(Self.height - 8))" text-anchor="\#(anchor)">\#(Self.date(time))</text>"#
+            let label = end - start < 5 * 86_400 ? Self.dateAndHour(time) : Self.date(time)
+            svg += #"<text class="tick" x="\#(f(x(time)))" y="\#(f(Self.height - 8))" text-anchor="\#(anchor)">\#(label)</text>"#
         }
         for series in series {
             switch series.style {
@@ -126,6 +127,12 @@ struct TimeChart {
 
     static func date(_ seconds: Double) -> String {
         String(Timestamp(microseconds: Int64(seconds * 1_000_000)).iso8601.prefix(10))
+    }
+
+    /// `06-03 14:00`, for spans of a few days.
+    static func dateAndHour(_ seconds: Double) -> String {
+        let text = Timestamp(microseconds: Int64(seconds * 1_000_000)).iso8601
+        return String(text.dropFirst(5).prefix(11)).replacingOccurrences(of: "T", with: " ") + ":00"
     }
 
     static func seconds(_ iso8601: String) -> Double? {

@@ -20,10 +20,12 @@ public struct Dashboard: Sendable {
     }
 
     static let stylesheetPath = "/dashboard.css"
+    /// Named by every page, so browsers do not ask for a `/favicon.ico` that is not there.
+    static let iconPath = "/favicon.svg"
 
     /// Every path the dashboard answers (GET and HEAD only), for the server's method check.
     public static let paths: [String] =
-        ["/", "/project", "/workflow", "/job", "/tests", stylesheetPath]
+        ["/", "/project", "/workflow", "/job", "/tests", stylesheetPath, iconPath]
         + DashboardReport.names.flatMap { ["/data/\($0).csv", "/data/\($0).json"] }
 
     /// Headers of every answer: only this origin's stylesheet may load, no script runs, no page
@@ -42,11 +44,14 @@ public struct Dashboard: Sendable {
         router.get("/workflow") { request, _ in try await page(request) { try runs($0, of: .workflows) } }
         router.get("/job") { request, _ in try await page(request) { try runs($0, of: .jobs) } }
         router.get("/tests") { request, _ in try await page(request) { try tests($0) } }
-        router.get(RouterPath(Self.stylesheetPath)) { _, _ in
-            var headers = Self.headers
-            headers[.contentType] = "text/css; charset=utf-8"
-            headers[.cacheControl] = "max-age=3600"
-            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: Self.stylesheet)))
+        for (path, type, content) in [(Self.stylesheetPath, "text/css; charset=utf-8", Self.stylesheet), (Self.iconPath, "image/svg+xml", Self.icon)]
+        {
+            router.get(RouterPath(path)) { _, _ in
+                var headers = Self.headers
+                headers[.contentType] = type
+                headers[.cacheControl] = "max-age=3600"
+                return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: content)))
+            }
         }
         for name in DashboardReport.names {
             for format in [OutputFormat.csv, .json] {

@@ -1,3 +1,4 @@
+import ArchiveOutput
 import ArchiveStore
 import Foundation
 
@@ -37,14 +38,9 @@ enum HTML {
         return String(trimmed)
     }
 
+    /// A table cell shows what the CSV holds, so the page and the CLI agree to the digit.
     static func cell(_ value: SQLValue) -> String {
-        switch value {
-        case .null: ""
-        case .integer(let integer): String(integer)
-        case .real(let real): number(real)
-        case .text(let text): escape(text)
-        case .blob(let bytes): "(\(bytes.count) bytes)"
-        }
+        escape(OutputFormat.text(of: value))
     }
 }
 
@@ -121,6 +117,7 @@ struct Page {
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <title>\(HTML.escape(title)) · circle-archive</title>
         <link rel="stylesheet" href="\(Dashboard.stylesheetPath)">
+        <link rel="icon" href="\(Dashboard.iconPath)" type="image/svg+xml">
         </head>
         <body>
         <header><a class="home" href="/">circle-archive</a>\(navigation)</header>

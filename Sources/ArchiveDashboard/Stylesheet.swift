@@ -1,4 +1,12 @@
 extension Dashboard {
+    /// A bar chart in a rounded square.
+    static let icon = """
+        <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#1d2330"/>\
+        <rect x="7" y="16" width="4" height="9" fill="#8fb3de"/><rect x="14" y="10" width="4" height="15" fill="#8fb3de"/>\
+        <rect x="21" y="6" width="4" height="19" fill="#d64545"/></svg>
+
+        """
+
     /// The one stylesheet, served from the binary at `stylesheetPath`.
     static let stylesheet = """
         :root { --ink: #1d2330; --muted: #5f6b7a; --line: #d9dee5; --runs: #8fb3de; --failed: #d64545; --p50: #2b6cb0; --p95: #b7791f; }

@@ -19,6 +19,20 @@ public enum OutputFormat: String, CaseIterable, Sendable {
     case markdown
 }
 
+extension OutputFormat {
+    /// A value as text, as CSV and tables print it: numbers in their shortest exact form, NULL
+    /// as nothing, blobs in base64. The dashboard's tables show values this way too.
+    public static func text(of value: SQLValue) -> String {
+        switch value {
+        case .null: return ""
+        case .integer(let integer): return String(integer)
+        case .real(let double): return "\(double)"
+        case .text(let text): return text
+        case .blob(let bytes): return Data(bytes).base64EncodedString()
+        }
+    }
+}
+
 /// Writes rows in one `OutputFormat` to a sink. Streaming formats (csv, json, jsonl) write each
 /// row as it comes; table and markdown hold the first `heldRowLimit` rows to size and align the
 /// columns, then stream the rest in that layout (a wider cell further down pushes its line out of
@@ -122,16 +136,7 @@ public struct RowPrinter: RowSink {
         }
     }
 
-    /// A value as text: numbers in their shortest exact form, blobs in base64.
-    private func plainText(_ value: SQLValue) -> String {
-        switch value {
-        case .null: return ""
-        case .integer(let integer): return String(integer)
-        case .real(let double): return "\(double)"
-        case .text(let text): return text
-        case .blob(let bytes): return Data(bytes).base64EncodedString()
-        }
-    }
+    private func plainText(_ value: SQLValue) -> String { OutputFormat.text(of: value) }
 
     /// A value as it appears in a table cell: one line, control characters made visible.
     private func cellText(_ value: SQLValue) -> String {
