@@ -27,7 +27,7 @@ extension Dashboard {
         form.filters button { font: inherit; padding: 5px 14px; border: 0; border-radius: 4px; background: #2b6cb0; color: #fff; }
         .window, .data, .more, .empty, .fresh { color: var(--muted); }
         .warning { background: #fff4e5; border: 1px solid #f0b86e; padding: 8px 12px; border-radius: 4px; }
-        .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 12px; }
+        .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 12px; }
         .charts .wide { grid-column: 1 / -1; }
         figure.chart { margin: 0; background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 8px; }
         figcaption { font-size: 13px; margin-bottom: 4px; }
