@@ -259,6 +259,42 @@ def import_section(archive_binary, generator, options, figure):
     figure("import events/s", f"{statistics.median(rates):,.0f} ({count:,} events; peak RSS {max(peaks):.0f} MiB)")
 
 
+def dashboard_pages(archive_binary, database, options, figure):
+    """Times each dashboard page over the archive (the server's time: loopback, one request at a
+    time), with the default window (the archive's last 30 days) and over all time."""
+    port = free_port()
+    process = subprocess.Popen([archive_binary, "dashboard", "--db", database, "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(base + "/dashboard.css", timeout=1).read()
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                sys.exit("the dashboard did not start")
+            time.sleep(0.05)
+    pages = [("overview", "/"), ("project", "/project?project=gh/acme/api"),
+             ("workflow", "/workflow?project=gh/acme/api&workflow=build-test-deploy"),
+             ("job", "/job?project=gh/acme/api&job=build"), ("tests", "/tests"),
+             ("failures CSV", "/data/failures.csv")]
+    log("timing dashboard pages…")
+    try:
+        for window, suffix in (("30 days", ""), ("all time", "since=all")):
+            for name, path in pages:
+                url = base + path + (("&" if "?" in path else "?") + suffix if suffix else "")
+                seconds, size = [], 0
+                for _ in range(options.repeat):
+                    started = time.monotonic()
+                    size = len(urllib.request.urlopen(url, timeout=120).read())
+                    seconds.append(time.monotonic() - started)
+                figure(f"dashboard {name}, {window}", f"{statistics.median(seconds) * 1000:,.0f} ms ({size / 1024:,.0f} KiB)")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
 def read_section(archive_binary, generator, options, figure):
     events = os.path.join(WORK, f"events-{options.jobs}.jsonl")
     database = os.path.join(WORK, f"archive-{options.jobs}.sqlite")
@@ -283,6 +319,8 @@ def read_section(archive_binary, generator, options, figure):
     for report in (["trend", "--by", "job", "--every", "week"], ["flaky"], ["failures"], ["slowest", "--limit", "20"]):
         seconds = median_time([archive_binary, "report", *report, "--db", database, "--format", "csv"], options.repeat)
         figure(f"report {' '.join(report)}", f"{seconds:.2f} s")
+
+    dashboard_pages(archive_binary, database, options, figure)
 
     log("timing exports…")
     small = max(options.jobs // 10, 1)

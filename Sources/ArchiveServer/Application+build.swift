@@ -94,6 +94,7 @@ public func buildDashboardApplication(
     logger: Logger
 ) throws -> some ApplicationProtocol {
     let reader = try ArchiveReader.open(path: databasePath)
+    try reader.requireCurrentSchema()
     let router = Router(context: ArchiveRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: AllowedMethodsMiddleware(allowed: Dictionary(uniqueKeysWithValues: Dashboard.paths.map { ($0, [.get, .head]) })))
     Dashboard(reader: reader).addRoutes(to: router)

@@ -1,3 +1,4 @@
+import ArchiveMigrations
 import ArchiveModel
 import Foundation
 import GRDB
@@ -103,6 +104,22 @@ public struct ArchiveReader: Sendable {
         } catch {
             throw StoreError(.unavailable, "cannot read the newest event: \(describe(error))", cause: error)
         }
+    }
+
+    /// Throws unless the archive has every migration this build knows: a reader that uses the
+    /// newest views (the dashboard) says what to run rather than failing on a missing table
+    /// later. Readers never migrate.
+    public func requireCurrentSchema() throws(StoreError) {
+        let version = try schemaVersion()
+        guard let current = Migrations.all.last?.id, version != current else { return }
+        if let version, version > current {
+            throw StoreError(.schemaTooNew, "the archive at \(path) was written by a newer circle-archive (schema \(version)); upgrade circle-archive")
+        }
+        throw StoreError(
+            .schemaTooOld,
+            "the archive at \(path) has schema \(version ?? "none"), older than this circle-archive's \(current); "
+                + "run `circle-archive migrate --db \(path)` (or start serve on it) to upgrade it, then start again"
+        )
     }
 
     /// The id of the newest migration applied, e.g. `0001_initial`; nil for an empty database.

@@ -15,6 +15,8 @@ public struct StoreError: ArchiveError {
         case migrationFailed
         /// The database was written by a newer circle-archive with migrations this build lacks.
         case schemaTooNew
+        /// A reader that needs the newest schema found an archive not yet migrated to it.
+        case schemaTooOld
         /// A file the store would create exists already; it is never overwritten.
         case destinationExists
     }

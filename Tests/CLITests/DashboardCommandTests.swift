@@ -43,6 +43,22 @@ import Testing
         #expect(server.output.contains("serving the dashboard"), "\(server.output)")
     }
 
+    /// The dashboard reads only, so an archive an older version wrote is not upgraded behind the
+    /// user's back: it says what to run.
+    @Test func anArchiveNotYetMigratedIsRefusedWithWhatToRun() async throws {
+        let path = try await reportArchive()
+        let sqlite = Process()
+        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        sqlite.arguments = ["sqlite3", path, "DELETE FROM grdb_migrations WHERE identifier = (SELECT max(identifier) FROM grdb_migrations)"]
+        try sqlite.run()
+        sqlite.waitUntilExit()
+        let result = try await run(["dashboard", "--db", path, "--port", "0"])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("older than this circle-archive's") && result.stderr.contains("circle-archive migrate --db \(path)"), "\(result.stderr)")
+        let migrate = try await run(["migrate", "--db", path])
+        #expect(migrate.status == 0, "\(migrate.stderr)")
+    }
+
     @Test func aMissingArchiveIsRefusedAndNotCreated() async throws {
         let path = try makeTemporaryDirectory().appendingPathComponent("none.sqlite").path
         let result = try await run(["dashboard", "--db", path, "--port", "0"])
