@@ -4,6 +4,7 @@ import ArchiveStore
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Synchronization
 
 /// The read-only dashboard: the figures of the reports as charts and tables, rendered on the
 /// server from the same reader calls as `circle-archive report`, so the page and the CLI never
@@ -120,107 +121,90 @@ public struct Dashboard: Sendable {
     private func overview(_ query: DashboardQuery) throws -> Page {
         var page = Page(title: "CI overview", query: query)
         page.body += freshness()
-        let daily = try DashboardReport.trend(.project, .day).rows(reader, filter: query.filter)
-        let weekly = try DashboardReport.trend(.project, .week).rows(reader, filter: query.filter)
+        let results = try rows(of: [.trend(.project, .day), .trend(.project, .week), .regressions(recentDays: 7, baselineDays: 28)], query)
+        let (daily, weekly, regressions) = (results[0], results[1], results[2])
         let projects = Array(Set(daily.rows.compactMap { $0.first?.text })).sorted()
         if projects.isEmpty { page.paragraph("No workflow completed in this window.", className: "empty") }
         for project in projects.prefix(12) {
-            page.body +=
-                #"<section class="project"><h2><a href="/project\#(HTML.escape(query.urlQuery(adding: [("project", project)], replacing: ["project"])))">\#(HTML.escape(project))</a></h2>"#
-            page.body += #"<div class="charts">"#
+            let link = HTML.escape("/project" + query.urlQuery(adding: [("project", project)], replacing: ["project"]))
+            page.body += #"<section class="project"><h2><a href="\#(link)">\#(HTML.escape(project))</a></h2><div class="charts">"#
             page.body += Charts.runsPerPeriod(daily, project: project, title: "Workflow runs per day, failed in red").svg
             page.body += Charts.failureRate(daily, project: project, title: "Workflow failure rate per day").svg
             page.body += Charts.percentiles(weekly, project: project, title: "Workflow duration per week, p50 and p95").svg
             page.body += "</div></section>\n"
         }
+        if projects.count > 12 { page.paragraph("\(projects.count - 12) more projects: filter by project to see one.", className: "more") }
         page.heading("Jobs getting worse")
         page.paragraph(
-            "The last 7 days of the window against the 28 days before: jobs whose median duration rose by a fifth or more, or whose failure rate rose by 5 points or more."
+            "The last 7 days of the window against the 28 days before: jobs whose median duration rose by a fifth or more, "
+                + "or whose failure rate rose by 5 points or more."
         )
-        page.table(try Regressions(reader: reader, filter: query.filter).rows(), data: nil) { column, row in
-            jobLink(query)(column, row)
-        }
-        page.heading("Jobs by failures")
-        page.table(
-            try DashboardReport.failures.rows(reader, filter: query.filter),
-            limit: 20,
-            data: DataLink(report: "failures"),
-            link: jobLink(query)
-        )
+        page.table(regressions, data: DataLink(report: "regressions"), link: jobLink(query))
         return page
     }
 
     private func project(_ query: DashboardQuery) throws -> Page {
         guard !query.projects.isEmpty else { throw DashboardError(.badRequest, "the project page needs ?project=SLUG") }
         var page = Page(title: query.projects.joined(separator: ", "), query: query)
+        let results = try rows(of: [.durations(.workflow), .durations(.job), .failures, .flaky, .slowest(limit: 20), .queue(.resourceClass)], query)
         page.heading("Workflows")
-        page.table(
-            try DashboardReport.durations(.workflow).rows(reader, filter: query.filter),
-            data: DataLink(report: "durations", options: [("by", "workflow")])
-        ) { column, row in
+        page.table(results[0], data: DataLink(report: "durations", options: [("by", "workflow")])) { column, row in
             guard column == "workflow", let project = row["project"]?.text, let workflow = row["workflow"]?.text else { return nil }
             return "/workflow" + query.urlQuery(adding: [("project", project), ("workflow", workflow)], replacing: ["project", "workflow"])
         }
         page.heading("Jobs")
-        page.table(
-            try DashboardReport.durations(.job).rows(reader, filter: query.filter),
-            data: DataLink(report: "durations", options: [("by", "job")]),
-            link: jobLink(query)
-        )
+        page.table(results[1], data: DataLink(report: "durations", options: [("by", "job")]), link: jobLink(query))
+        page.heading("Failures")
+        page.table(results[2], limit: 20, data: DataLink(report: "failures"), link: jobLink(query))
         page.heading("Flaky jobs")
-        page.table(try DashboardReport.flaky.rows(reader, filter: query.filter), data: DataLink(report: "flaky"), link: jobLink(query))
+        page.table(results[3], data: DataLink(report: "flaky"), link: jobLink(query))
         page.heading("Slowest runs")
-        page.table(try DashboardReport.slowest(limit: 20).rows(reader, filter: query.filter), data: DataLink(report: "slowest"), link: jobLink(query))
-        page.body += try queueSection(query)
+        page.table(results[4], data: DataLink(report: "slowest"), link: jobLink(query))
+        page.body += queueSection(results[5], query)
         return page
     }
 
     /// The page of one workflow or one job: each run as a point, p50 and p95 per week, the
-    /// failure rate, recent failures, flaky revisions, the slowest runs and queue time.
+    /// failure rate, recent failures, and for a job its flaky revisions, slowest runs and queue time.
     private func runs(_ query: DashboardQuery, of source: RunSource) throws -> Page {
         let name = source == .jobs ? query.job : query.workflow
         guard let name else { throw DashboardError(.badRequest, "this page needs ?\(source == .jobs ? "job" : "workflow")=NAME") }
         var page = Page(title: "\(source == .jobs ? "Job" : "Workflow") \(name)", query: query)
         let grouping: DurationGrouping = source == .jobs ? .job : .workflow
-        let runs = try DashboardReport.recentRuns(source, failedOnly: false).rows(reader, filter: query.filter)
-        let weekly = try DashboardReport.trend(grouping, .week).rows(reader, filter: query.filter)
+        var reports: [DashboardReport] = [
+            .recentRuns(source, failedOnly: false), .trend(grouping, .week), .durations(grouping), .recentRuns(source, failedOnly: true),
+        ]
+        if source == .jobs { reports += [.flaky, .slowest(limit: 20), .queue(.resourceClass)] }
+        let results = try rows(of: reports, query)
         page.body += #"<div class="charts">"#
-        page.body += Charts.runs(runs, weekly: weekly).svg
-        page.body += Charts.weeklyFailureRate(weekly).svg
+        page.body += Charts.runs(results[0], weekly: results[1]).svg
+        page.body += Charts.weeklyFailureRate(results[1]).svg
         page.body += "</div>"
-        if runs.rows.count == DashboardReport.recentRunsLimit {
+        if results[0].rows.count == DashboardReport.recentRunsLimit {
             page.paragraph(
                 "The chart shows the newest \(DashboardReport.recentRunsLimit) runs; narrow the window to see older ones.",
                 className: "more"
             )
         }
         page.heading("Figures")
-        page.table(
-            try DashboardReport.durations(grouping).rows(reader, filter: query.filter),
-            data: DataLink(report: "durations", options: [("by", grouping.rawValue)])
-        )
+        page.table(results[2], data: DataLink(report: "durations", options: [("by", grouping.rawValue)]))
         page.heading("Recent failures")
         let runsReport = source == .jobs ? "job-runs" : "workflow-runs"
-        page.table(
-            try DashboardReport.recentRuns(source, failedOnly: true).rows(reader, filter: query.filter),
-            limit: 20,
-            data: DataLink(report: runsReport, options: [("failed", "1")], isReport: false)
-        )
+        page.table(results[3], limit: 20, data: DataLink(report: runsReport, options: [("failed", "1")], isReport: false))
         if source == .jobs {
             page.heading("Flaky revisions")
-            page.table(try DashboardReport.flaky.rows(reader, filter: query.filter), data: DataLink(report: "flaky"))
+            page.table(results[4], data: DataLink(report: "flaky"))
             page.heading("Slowest runs")
-            page.table(try DashboardReport.slowest(limit: 20).rows(reader, filter: query.filter), data: DataLink(report: "slowest"))
-            page.body += try queueSection(query)
+            page.table(results[5], data: DataLink(report: "slowest"))
+            page.body += queueSection(results[6], query)
         }
         return page
     }
 
     private func tests(_ query: DashboardQuery) throws -> Page {
         var page = Page(title: "Tests", query: query)
-        let flaky = try DashboardReport.flakyTests.rows(reader, filter: query.filter)
-        let tests = try DashboardReport.tests(.test).rows(reader, filter: query.filter)
-        if tests.rows.isEmpty {
+        let results = try rows(of: [.flakyTests, .tests(.test)], query)
+        if results[1].rows.isEmpty {
             page.paragraph(
                 "No test results in this window. They come from CircleCI's API: run serve with CIRCLE_TOKEN, or circle-archive enrich.",
                 className: "empty"
@@ -228,14 +212,24 @@ public struct Dashboard: Sendable {
         }
         page.heading("Flaky tests")
         page.paragraph("Passed and failed on the same revision in the same workflow and job: a rerun made them pass.")
-        page.table(flaky, data: DataLink(report: "flaky-tests"))
+        page.table(results[0], data: DataLink(report: "flaky-tests"))
         page.heading("Failing tests")
-        page.table(tests, data: DataLink(report: "tests", options: [("by", "test")]))
+        page.table(results[1], data: DataLink(report: "tests", options: [("by", "test")]))
         return page
     }
 
-    private func queueSection(_ query: DashboardQuery) throws -> String {
-        let queue = try DashboardReport.queue(.resourceClass).rows(reader, filter: query.filter)
+    /// Reads the reports a page shows at once, a thread each: they are independent, so a page
+    /// waits for the slowest rather than for all of them in turn.
+    private func rows(of reports: [DashboardReport], _ query: DashboardQuery) throws -> [RowCollector] {
+        let results = Mutex([Result<RowCollector, any Error>](repeating: .success(RowCollector()), count: reports.count))
+        DispatchQueue.concurrentPerform(iterations: reports.count) { index in
+            let result = Result { try reports[index].rows(reader, filter: query.filter) }
+            results.withLock { $0[index] = result }
+        }
+        return try results.withLock { $0 }.map { try $0.get() }
+    }
+
+    private func queueSection(_ queue: RowCollector, _ query: DashboardQuery) -> String {
         guard !queue.rows.isEmpty else { return "" }
         var page = Page(title: "", query: query)
         page.heading("Queue time by resource class")

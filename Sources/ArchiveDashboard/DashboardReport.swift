@@ -13,11 +13,14 @@ enum DashboardReport {
     case queue(QueueGrouping)
     case tests(TestGrouping)
     case flakyTests
+    case regressions(recentDays: Int, baselineDays: Int)
     /// Not a report: the newest job runs (`failed=1`: failed ones), as the job and workflow
     /// pages list them.
     case recentRuns(RunSource, failedOnly: Bool)
 
-    static let names = ["durations", "trend", "flaky", "failures", "slowest", "queue", "tests", "flaky-tests", "job-runs", "workflow-runs"]
+    static let names = [
+        "durations", "trend", "flaky", "failures", "slowest", "queue", "tests", "flaky-tests", "regressions", "job-runs", "workflow-runs",
+    ]
 
     init(name: String, options: [String: String]) throws(DashboardError) {
         func option<Value: RawRepresentable>(_ key: String, _ fallback: Value) throws(DashboardError) -> Value where Value.RawValue == String {
@@ -39,6 +42,12 @@ enum DashboardReport {
         case "queue": self = .queue(try option("by", QueueGrouping.job))
         case "tests": self = .tests(try option("by", TestGrouping.test))
         case "flaky-tests": self = .flakyTests
+        case "regressions":
+            guard let recent = Int(options["recent-days"] ?? "7"), let baseline = Int(options["baseline-days"] ?? "28"), recent > 0, baseline > 0
+            else {
+                throw DashboardError(.badRequest, "recent-days and baseline-days must be positive numbers")
+            }
+            self = .regressions(recentDays: recent, baselineDays: baseline)
         case "job-runs": self = .recentRuns(.jobs, failedOnly: options["failed"] == "1")
         case "workflow-runs": self = .recentRuns(.workflows, failedOnly: options["failed"] == "1")
         default: throw DashboardError(.notFound, "no report named \(name)")
@@ -58,6 +67,8 @@ enum DashboardReport {
         case .queue(let grouping): try reader.queueReport(by: grouping, filter: filter, into: &sink)
         case .tests(let grouping): try reader.testReport(by: grouping, filter: filter, into: &sink)
         case .flakyTests: try reader.flakyTestReport(filter: filter, into: &sink)
+        case .regressions(let recent, let baseline):
+            try reader.regressionReport(filter: filter, recentDays: recent, baselineDays: baseline, into: &sink)
         case .recentRuns(let source, let failedOnly):
             try reader.recentRuns(source, filter: filter, failedOnly: failedOnly, limit: Self.recentRunsLimit, into: &sink)
         }

@@ -113,7 +113,10 @@ public struct ArchiveReader: Sendable {
         let version = try schemaVersion()
         guard let current = Migrations.all.last?.id, version != current else { return }
         if let version, version > current {
-            throw StoreError(.schemaTooNew, "the archive at \(path) was written by a newer circle-archive (schema \(version)); upgrade circle-archive")
+            throw StoreError(
+                .schemaTooNew,
+                "the archive at \(path) was written by a newer circle-archive (schema \(version)); upgrade circle-archive"
+            )
         }
         throw StoreError(
             .schemaTooOld,

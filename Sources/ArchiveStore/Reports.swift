@@ -318,3 +318,72 @@ extension SQLValue {
         }
     }
 }
+
+extension ArchiveReader {
+    /// The columns of `report regressions`.
+    public static let regressionColumns = [
+        "project", "job", "runs_before", "runs_recent", "p50_before_s", "p50_recent_s", "p50_change", "failure_rate_before",
+        "failure_rate_recent",
+    ]
+
+    /// Jobs getting worse: the last `recentDays` before the end of the window (its `until`, else
+    /// the newest event) against the `baselineDays` before those, in one pass over the job runs.
+    /// A job is listed when its median duration rose by a fifth or more, or its failure rate
+    /// (failed / (succeeded + failed)) by 5 points or more, with at least 3 runs on each side.
+    /// `p50_change` is recent / before − 1. Worst first: the larger of the median's rise and four
+    /// times the failure rate's.
+    public func regressionReport(filter: RunFilter, recentDays: Int = 7, baselineDays: Int = 28, into sink: inout some RowSink) throws {
+        let day: Int64 = 86_400_000_000
+        let end = try filter.until ?? newestEventTime().map { Timestamp(microseconds: $0.microseconds + 1) } ?? .now()
+        let recentStart = Timestamp(microseconds: end.microseconds - Int64(recentDays) * day)
+        let baselineStart = Timestamp(microseconds: recentStart.microseconds - Int64(baselineDays) * day)
+        var window = filter
+        window.since = max(baselineStart, filter.since ?? baselineStart)
+        window.until = end
+        let (whereSQL, arguments) = RunSource.jobs.whereClause(window)
+        let sql = "SELECT project_slug, job_name, stopped_at >= ?, job_status, duration_seconds FROM job_runs \(whereSQL)"
+        var groups: [[SQLValue]: (before: RunAccumulator, recent: RunAccumulator)] = [:]
+        try stream(
+            sql,
+            arguments: [.text(recentStart.iso8601)] + arguments,
+            columns: { _ in },
+            row: { row in
+                let key = Array(row[0..<2])
+                let recent = row[2] == .integer(1)
+                var group = groups[key] ?? (RunAccumulator(), RunAccumulator())
+                if recent {
+                    group.recent.add(status: row[3].text, duration: row[4].number)
+                } else {
+                    group.before.add(status: row[3].text, duration: row[4].number)
+                }
+                groups[key] = group
+            }
+        )
+        var rows: [(score: Double, key: [SQLValue], values: [SQLValue])] = []
+        for (key, group) in groups {
+            guard group.before.runs >= 3, group.recent.runs >= 3, let before = group.before.medianAndFailureRate,
+                let recent = group.recent.medianAndFailureRate
+            else { continue }
+            let slower = before.median > 0 ? recent.median / before.median - 1 : 0
+            let failing = recent.failureRate - before.failureRate
+            guard slower >= 0.2 || failing >= 0.05 else { continue }
+            let values: [SQLValue] = [
+                .integer(Int64(group.before.runs)), .integer(Int64(group.recent.runs)), .real(before.median), .real(recent.median),
+                .real(rounded(slower, places: 4)), .real(before.failureRate), .real(recent.failureRate),
+            ]
+            rows.append((max(slower, failing * 4), key, values))
+        }
+        rows.sort { $0.score != $1.score ? $0.score > $1.score : SQLValue.precedes($0.key, $1.key) }
+        try sink.start(columns: Self.regressionColumns)
+        for row in rows { try sink.write(row.key + row.values) }
+    }
+}
+
+extension RunAccumulator {
+    /// The nearest-rank median of the known durations and failed / (succeeded + failed), both
+    /// rounded as the reports round them; nil without a duration or a counted run.
+    var medianAndFailureRate: (median: Double, failureRate: Double)? {
+        guard !durations.isEmpty, succeeded + failed > 0 else { return nil }
+        return (Sample(durations).percentile(50), rounded(Double(failed) / Double(succeeded + failed), places: 4))
+    }
+}

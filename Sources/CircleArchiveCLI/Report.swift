@@ -14,7 +14,9 @@ struct Report: ParsableCommand {
             unauthorized or terminated-unknown; success_rate = succeeded / (runs - canceled), where \
             runs of unknown status (a workflow seen only through its jobs) do not count either.
             """,
-        subcommands: [Durations.self, Trend.self, Flaky.self, Failures.self, Slowest.self, Queue.self, TestResults.self, FlakyTests.self]
+        subcommands: [
+            Durations.self, Trend.self, Flaky.self, Failures.self, Slowest.self, Queue.self, TestResults.self, FlakyTests.self, Regressions.self,
+        ]
     )
 
     /// Options every report takes.
@@ -232,6 +234,44 @@ extension Report {
 
         func run() throws {
             try common.run { reader, filter, printer in try reader.flakyTestReport(filter: filter, into: &printer) }
+        }
+    }
+}
+
+extension Report {
+    struct Regressions: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Jobs getting worse: the last days against the weeks before, in median duration or failure rate.",
+            discussion: """
+                Compares the last --recent-days before the end of the window (--until, else the newest \
+                event) with the --baseline-days before those. A job is listed when its p50 duration \
+                rose by a fifth or more, or its failure rate by 5 points or more, with at least 3 runs \
+                on each side. Columns: project, job, runs_before, runs_recent, p50_before_s, \
+                p50_recent_s, p50_change (recent / before - 1), failure_rate_before, \
+                failure_rate_recent. Worst first. The dashboard's overview shows it.
+
+                Examples:
+                  circle-archive report regressions
+                  circle-archive report regressions --recent-days 14 --branch main
+                """
+        )
+
+        @OptionGroup var common: Common
+
+        @Option(help: "Days of recent runs.")
+        var recentDays = 7
+
+        @Option(help: "Days before those to compare with.")
+        var baselineDays = 28
+
+        func validate() throws {
+            guard recentDays > 0, baselineDays > 0 else { throw ValidationError("--recent-days and --baseline-days must be positive") }
+        }
+
+        func run() throws {
+            try common.run { reader, filter, printer in
+                try reader.regressionReport(filter: filter, recentDays: recentDays, baselineDays: baselineDays, into: &printer)
+            }
         }
     }
 }

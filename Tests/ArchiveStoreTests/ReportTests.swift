@@ -247,3 +247,55 @@ func report(_ produce: (inout RowCollector) throws -> Void) rethrows -> RowColle
         }
     }
 }
+
+/// `report regressions` over runs made to be worse, better, stable and too few.
+@Suite struct RegressionReportTests {
+    @Test func jobsSlowerOrFailingMoreRecentlyAreListedWorstFirst() async throws {
+        let (store, _) = try makeStore()
+        let end = Timestamp(iso8601: "2024-06-30T00:00:00Z")!
+        var number = 0
+        /// A run `daysAgo` before the end, of `seconds`, passed or failed.
+        func add(_ job: String, daysAgo: Double, seconds: Double, failed: Bool = false) async throws {
+            number += 1
+            let stopped = Timestamp(microseconds: end.microseconds - Int64(daysAgo * 86_400_000_000))
+            let started = Timestamp(microseconds: stopped.microseconds - Int64(seconds * 1_000_000))
+            let body = Fixtures.jobCompleted(
+                id: "e\(number)",
+                happenedAt: stopped.iso8601,
+                jobID: "j\(number)",
+                number: number,
+                name: job,
+                status: failed ? "failed" : "success",
+                startedAt: started.iso8601,
+                stoppedAt: stopped.iso8601
+            )
+            _ = try await store.receive(body)
+        }
+        for day in stride(from: 30.0, to: 8, by: -2) {  // 11 baseline runs each
+            try await add("slower", daysAgo: day, seconds: 100)
+            try await add("flakier", daysAgo: day, seconds: 50, failed: day == 30)
+            try await add("steady", daysAgo: day, seconds: 60)
+            try await add("rare", daysAgo: day, seconds: 10)
+        }
+        for day in [6.0, 4, 2, 1] {  // 4 recent runs each, but only 2 of rare
+            try await add("slower", daysAgo: day, seconds: 150)
+            try await add("flakier", daysAgo: day, seconds: 50, failed: day <= 2)
+            try await add("steady", daysAgo: day, seconds: 62)
+            if day <= 2 { try await add("rare", daysAgo: day, seconds: 100) }
+        }
+        try await add("steady", daysAgo: 0, seconds: 60)  // the newest event ends the window
+        var rows = RowCollector()
+        try store.reader.regressionReport(filter: RunFilter(), into: &rows)
+        #expect(rows.columns == ArchiveReader.regressionColumns)
+        #expect(
+            rows.rows == [
+                // failure rate 1/11 = 0.0909 before, 2/4 = 0.5 recent: score 4 × 0.4091.
+                [.text("gh/acme/widgets"), .text("flakier"), .integer(11), .integer(4), .real(50), .real(50), .real(0), .real(0.0909), .real(0.5)],
+                [.text("gh/acme/widgets"), .text("slower"), .integer(11), .integer(4), .real(100), .real(150), .real(0.5), .real(0), .real(0)],
+            ]
+        )
+        var narrow = RowCollector()
+        try store.reader.regressionReport(filter: RunFilter(job: "slower"), recentDays: 3, baselineDays: 30, into: &narrow)
+        #expect(narrow.rows.isEmpty, "2 recent runs of slower in 3 days: too few")
+    }
+}

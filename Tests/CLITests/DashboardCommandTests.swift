@@ -21,6 +21,7 @@ import Testing
             ("durations", [("by", "job")]), ("durations", [("by", "workflow")]), ("durations", [("by", "branch")]),
             ("trend", [("by", "job"), ("every", "day")]), ("flaky", []), ("failures", []), ("slowest", [("limit", "3")]),
             ("queue", [("by", "resource_class")]), ("tests", [("by", "file")]), ("tests", []), ("flaky-tests", []),
+            ("regressions", [("recent-days", "2")]),
         ]
         for (name, options) in reports {
             for format in ["csv", "json"] {
@@ -33,7 +34,7 @@ import Testing
                 #expect(page.body == cli.stdout, "\(name) \(options) \(format)")
                 // Each has rows in the sample archive but flaky and failures (its jobs ran once each and passed).
                 let rows = format == "csv" ? page.body.split(separator: "\r\n").count - 1 : page.body.components(separatedBy: "\n{").count - 1
-                #expect(rows > 0 || ["flaky", "failures"].contains(name), "\(name) \(format): \(page.body)")
+                #expect(rows > 0 || ["flaky", "failures", "regressions"].contains(name), "\(name) \(format): \(page.body)")
             }
         }
         // Read-only: no write reached the file, which is where it was and as it was.
@@ -54,7 +55,10 @@ import Testing
         sqlite.waitUntilExit()
         let result = try await run(["dashboard", "--db", path, "--port", "0"])
         #expect(result.status == 1, "\(result.stderr)")
-        #expect(result.stderr.contains("older than this circle-archive's") && result.stderr.contains("circle-archive migrate --db \(path)"), "\(result.stderr)")
+        #expect(
+            result.stderr.contains("older than this circle-archive's") && result.stderr.contains("circle-archive migrate --db \(path)"),
+            "\(result.stderr)"
+        )
         let migrate = try await run(["migrate", "--db", path])
         #expect(migrate.status == 0, "\(migrate.stderr)")
     }
