@@ -93,7 +93,7 @@ public func buildDashboardApplication(
     port: Int,
     logger: Logger
 ) throws -> some ApplicationProtocol {
-    let reader = try ArchiveReader.open(path: databasePath)
+    let reader = try ArchiveReader.open(path: databasePath, concurrentReads: true)
     try reader.requireCurrentSchema()
     let router = Router(context: ArchiveRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: AllowedMethodsMiddleware(allowed: Dictionary(uniqueKeysWithValues: Dashboard.paths.map { ($0, [.get, .head]) })))

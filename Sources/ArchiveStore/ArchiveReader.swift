@@ -17,8 +17,9 @@ public struct ArchiveReader: Sendable {
     }
 
     /// Opens an existing archive read-only. It does not migrate: reading an archive must never
-    /// change it.
-    public static func open(path: String, busyTimeout: TimeInterval = 5) throws(StoreError) -> ArchiveReader {
+    /// change it. With `concurrentReads`, an archive in WAL mode (what serve writes) is read
+    /// through several connections at once, for a server answering several readers.
+    public static func open(path: String, busyTimeout: TimeInterval = 5, concurrentReads: Bool = false) throws(StoreError) -> ArchiveReader {
         guard FileManager.default.fileExists(atPath: path) else {
             throw StoreError(
                 .cannotOpen,
@@ -33,6 +34,11 @@ public struct ArchiveReader: Sendable {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             // Opening is lazy about the file's contents; touch the schema so a non-database fails here.
             _ = try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_schema") }
+            // A read-only pool needs the file in WAL mode already; a backup made by VACUUM INTO is not.
+            if concurrentReads, try queue.read({ db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }) == "wal" {
+                try queue.close()
+                return ArchiveReader(database: try DatabasePool(path: path, configuration: configuration), path: path)
+            }
             return ArchiveReader(database: queue, path: path)
         } catch {
             throw StoreError(.cannotOpen, "cannot open archive at \(path): \(describe(error))", cause: error)
