@@ -308,7 +308,7 @@ let transports: [TestingSetup] = [.router, .ahc(.http)]
     @Test func aLockedDatabaseAnswers503AndRecovers() async throws {
         let configuration = try testConfiguration { $0.busyTimeout = 0.2 }
         try await withServer(configuration) { (client, reader) async throws in
-            let lock = try await blockingWork { try holdWriteLock(on: configuration.databasePath, seconds: 2) }
+            let lock = try await blockingWork { try holdWriteLock(on: configuration.databasePath, seconds: 6) }
             let (status, text) = try await client.deliver(Fixtures.jobCompleted())
             #expect(status == .serviceUnavailable)
             #expect(text.contains("retry"))

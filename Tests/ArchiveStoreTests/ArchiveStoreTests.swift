@@ -402,7 +402,7 @@ extension ArchiveReader {
         #expect(try await store.receive(Fixtures.ping) == .stored(id: "3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c"))
         let before = store.commitStatistics
         // Another process holds the write lock: a new event cannot commit, a duplicate needs not.
-        let lock = try await blockingWork { try holdWriteLock(on: path, seconds: 2) }
+        let lock = try await blockingWork { try holdWriteLock(on: path, seconds: 6) }
         #expect(try await store.receive(Fixtures.ping) == .duplicate(id: "3c1e8a2f-7b6d-4e59-a0c4-5d2f1b9e8a7c"))
         await #expect(throws: StoreError.self) { try await store.receive(Fixtures.jobCompleted()) }
         #expect(store.commitStatistics == before)
@@ -490,11 +490,11 @@ extension ArchiveReader {
     @Test func closingWhileAnotherProcessReadsLeavesTheWALAndLosesNothing() async throws {
         let (store, path) = try makeStore()
         #expect(try await store.receive(Fixtures.jobCompleted()) == .stored(id: "b7c8d9e0-f1a2-4b3c-8d4e-5f6a7b8c9d0e", completesRun: true))
-        let reading = try holdReadTransaction(on: path, seconds: 2)
+        let reading = try holdReadTransaction(on: path, seconds: 6)
         #expect(try await store.receive(Fixtures.workflowCompleted()) == .stored(id: "e1f2a3b4-c5d6-4e7f-8091-a2b3c4d5e6f7", completesRun: true))
         let started = ContinuousClock.now
         try await blockingWork { try store.close() }
-        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(ContinuousClock.now - started < .seconds(5))
         #expect(reading.isRunning, "the reader was still reading while the store closed")
         try await blockingWork { reading.waitUntilExit() }
         let reopened = try ArchiveStore(path: path)
