@@ -348,15 +348,13 @@ extension ArchiveReader {
             arguments: [.text(recentStart.iso8601)] + arguments,
             columns: { _ in },
             row: { row in
+                // Mutated in place: a copy taken out and put back would copy its durations each row.
                 let key = Array(row[0..<2])
-                let recent = row[2] == .integer(1)
-                var group = groups[key] ?? (RunAccumulator(), RunAccumulator())
-                if recent {
-                    group.recent.add(status: row[3].text, duration: row[4].number)
+                if row[2] == .integer(1) {
+                    groups[key, default: (RunAccumulator(), RunAccumulator())].recent.add(status: row[3].text, duration: row[4].number)
                 } else {
-                    group.before.add(status: row[3].text, duration: row[4].number)
+                    groups[key, default: (RunAccumulator(), RunAccumulator())].before.add(status: row[3].text, duration: row[4].number)
                 }
-                groups[key] = group
             }
         )
         var rows: [(score: Double, key: [SQLValue], values: [SQLValue])] = []
