@@ -299,3 +299,51 @@ func report(_ produce: (inout RowCollector) throws -> Void) rethrows -> RowColle
         #expect(narrow.rows.isEmpty, "2 recent runs of slower in 3 days: too few")
     }
 }
+
+/// `report failures` against the SQL it replaced, over random runs of several jobs.
+@Suite struct FailureReportTests {
+    /// GROUP BY with SQLite's bare columns: the last failure's branch, revision and link come
+    /// from the row where the query's only max() is reached.
+    static let reference = """
+        SELECT project_slug AS project, workflow_name AS workflow, job_name AS job, count(*) AS runs,
+               sum(job_status IN ('failed', 'error', 'infrastructure_fail', 'timedout', 'unauthorized', 'terminated-unknown')) AS failed,
+               sum(job_status = 'canceled') AS canceled,
+               round(CAST(sum(job_status IN ('failed', 'error', 'infrastructure_fail', 'timedout', 'unauthorized', 'terminated-unknown')) AS REAL)
+                   / nullif(sum(job_status IN ('failed', 'error', 'infrastructure_fail', 'timedout', 'unauthorized', 'terminated-unknown'))
+                   + sum(job_status = 'success'), 0), 4) AS failure_rate,
+               max(CASE WHEN job_status IN ('failed', 'error', 'infrastructure_fail', 'timedout', 'unauthorized', 'terminated-unknown')
+                   THEN stopped_at END) AS last_failed_at,
+               branch AS last_failure_branch, revision AS last_failure_revision, job_url AS last_failure_url
+        FROM job_runs GROUP BY project_slug, workflow_name, job_name
+        HAVING failed > 0 ORDER BY failed DESC, failure_rate DESC, project, workflow, job
+        """
+
+    @Test func agreesWithTheSQLItReplaced() async throws {
+        let (store, _) = try makeStore()
+        var generator = SeededGenerator(seed: 18)
+        let statuses = ["success", "success", "success", "failed", "error", "canceled", "timedout"]
+        for index in 0..<90 {
+            let stopped = Timestamp(microseconds: Timestamp(iso8601: "2024-06-03T00:00:00Z")!.microseconds + Int64(index) * 60_000_000)
+            let body = Fixtures.jobCompleted(
+                id: "e\(index)",
+                happenedAt: stopped.iso8601,
+                jobID: "j\(index)",
+                number: index,
+                name: ["lint", "test", "deploy"][index % 3],
+                status: statuses[Int.random(in: 0..<statuses.count, using: &generator)],
+                stoppedAt: stopped.iso8601,
+                workflowID: "wf-\(index)",
+                workflowName: index % 2 == 0 ? "build" : "nightly",
+                pipeline: Fixtures.githubPipeline(id: "pl-\(index % 7)", branch: index % 7 == 0 ? "release" : "main", revision: "rev\(index % 7)")
+            )
+            _ = try await store.receive(body)
+        }
+        var expected = RowCollector()
+        try store.reader.query(Self.reference, into: &expected)
+        var actual = RowCollector()
+        try store.reader.failureReport(filter: RunFilter(), into: &actual)
+        #expect(actual.columns == expected.columns)
+        #expect(actual.rows == expected.rows)
+        #expect(actual.rows.count >= 5)
+    }
+}
