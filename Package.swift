@@ -35,6 +35,7 @@ let package = Package(
                 .embedInCode("0001_initial.sql"), .embedInCode("0002_archive_counters.sql"), .embedInCode("0003_backfill.sql"),
                 .embedInCode("0004_canonical_project_slugs.sql"),
                 .embedInCode("0005_enrichment.sql"), .embedInCode("0006_enrichment_queue_appends.sql"),
+                .embedInCode("0007_workflows_by_stopped_at.sql"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -24,5 +24,9 @@ public enum Migrations {
             id: "0006_enrichment_queue_appends",
             sql: String(decoding: PackageResources._006_enrichment_queue_appends_sql, as: UTF8.self)
         ),
+        Migration(
+            id: "0007_workflows_by_stopped_at",
+            sql: String(decoding: PackageResources._007_workflows_by_stopped_at_sql, as: UTF8.self)
+        ),
     ]
 }

@@ -19,7 +19,13 @@ public struct ArchiveReader: Sendable {
     /// Opens an existing archive read-only. It does not migrate: reading an archive must never
     /// change it. With `concurrentReads`, an archive in WAL mode (what serve writes) is read
     /// through several connections at once, for a server answering several readers.
-    public static func open(path: String, busyTimeout: TimeInterval = 5, concurrentReads: Bool = false) throws(StoreError) -> ArchiveReader {
+    /// `onStatement` sees each statement run, with its values bound (for tests of query plans).
+    public static func open(
+        path: String,
+        busyTimeout: TimeInterval = 5,
+        concurrentReads: Bool = false,
+        onStatement: (@Sendable (String) -> Void)? = nil
+    ) throws(StoreError) -> ArchiveReader {
         guard FileManager.default.fileExists(atPath: path) else {
             throw StoreError(
                 .cannotOpen,
@@ -30,6 +36,13 @@ public struct ArchiveReader: Sendable {
         configuration.readonly = true
         configuration.busyMode = .timeout(busyTimeout)
         configuration.label = "circle-archive-reader"
+        if let onStatement {
+            configuration.prepareDatabase { db in
+                db.trace(options: .statement) { event in
+                    if case .statement(let statement) = event { onStatement(statement.expandedSQL) }
+                }
+            }
+        }
         do {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             // Opening is lazy about the file's contents; touch the schema so a non-database fails here.
