@@ -86,11 +86,10 @@ struct TimeChart {
                 }
             case .line:
                 let sorted = series.marks.sorted { $0.time < $1.time }
-                let offset = series.marks.isEmpty ? 0 : (self.series.contains { $0.style == .bars } ? barWidth / 2 : 0)
-                let points = sorted.map { "\(f(x($0.time + offset))),\(f(y($0.value)))" }.joined(separator: " ")
+                let points = sorted.map { "\(f(x($0.time))),\(f(y($0.value)))" }.joined(separator: " ")
                 svg += #"<polyline class="\#(series.className)" points="\#(points)"/>"#
                 for mark in sorted {
-                    svg += #"<circle class="\#(series.className)" cx="\#(f(x(mark.time + offset)))" cy="\#(f(y(mark.value)))" r="2.5">"#
+                    svg += #"<circle class="\#(series.className)" cx="\#(f(x(mark.time)))" cy="\#(f(y(mark.value)))" r="2.5">"#
                     svg += "<title>\(HTML.escape(mark.label))</title></circle>"
                 }
             case .points:

@@ -2,18 +2,22 @@ import ArchiveModel
 import ArchiveStore
 import Foundation
 
-/// The dashboard's charts, each from a report's rows (column names as the report prints them).
-enum Charts {
-    /// Rows of a report as dictionaries by column name.
-    static func named(_ rows: RowCollector) -> [[String: SQLValue]] {
-        rows.rows.map { Dictionary(zip(rows.columns, $0), uniquingKeysWith: { first, _ in first }) }
+extension RowCollector {
+    /// A row of the report as a dictionary by column name, as charts and table links read it.
+    func named(_ row: [SQLValue]) -> [String: SQLValue] {
+        Dictionary(zip(columns, row), uniquingKeysWith: { first, _ in first })
     }
 
+    var namedRows: [[String: SQLValue]] { rows.map(named) }
+}
+
+/// The dashboard's charts, each from a report's rows (column names as the report prints them).
+enum Charts {
     /// Runs per period as bars, the failed part in red (from `report trend`).
     static func runsPerPeriod(_ trend: RowCollector, project: String, title: String) -> TimeChart {
         var runs: [TimeChart.Mark] = []
         var failed: [TimeChart.Mark] = []
-        for row in named(trend) where row["project"]?.text == project {
+        for row in trend.namedRows where row["project"]?.text == project {
             guard let period = row["period"]?.text, let time = TimeChart.seconds(period) else { continue }
             let count = row["runs"]?.number ?? 0
             let failures = row["failed"]?.number ?? 0
@@ -31,9 +35,9 @@ enum Charts {
     }
 
     /// failed / (succeeded + failed) per period, the complement of `success_rate`.
-    static func failureRate(_ trend: RowCollector, project: String? = nil, title: String, barWidth: Double = 86_400) -> TimeChart {
+    static func failureRate(_ trend: RowCollector, project: String? = nil, title: String) -> TimeChart {
         var marks: [TimeChart.Mark] = []
-        for row in named(trend) where project == nil || row["project"]?.text == project {
+        for row in trend.namedRows where project == nil || row["project"]?.text == project {
             guard let period = row["period"]?.text, let time = TimeChart.seconds(period), let rate = row["success_rate"]?.number else { continue }
             marks.append(.init(time: time, value: 1 - rate, label: "\(period): \(TimeChart.format(1 - rate, unit: "%")) failed"))
         }
@@ -44,7 +48,7 @@ enum Charts {
     static func percentiles(_ trend: RowCollector, project: String? = nil, title: String) -> TimeChart {
         var p50: [TimeChart.Mark] = []
         var p95: [TimeChart.Mark] = []
-        for row in named(trend) where project == nil || row["project"]?.text == project {
+        for row in trend.namedRows where project == nil || row["project"]?.text == project {
             guard let period = row["period"]?.text, let time = TimeChart.seconds(period) else { continue }
             if let value = row["p50_s"]?.number {
                 p50.append(.init(time: time, value: value, label: "week of \(period): p50 \(TimeChart.format(value, unit: "s"))"))
@@ -63,7 +67,7 @@ enum Charts {
     /// Each run's duration as a point (failed ones in red), with the weekly p50 and p95 over it.
     static func runs(_ runs: RowCollector, weekly: RowCollector) -> TimeChart {
         var points: [TimeChart.Mark] = []
-        for row in named(runs) {
+        for row in runs.namedRows {
             guard let stopped = row["stopped_at"]?.text, let time = TimeChart.seconds(stopped), let duration = row["duration_seconds"]?.number else {
                 continue
             }
@@ -86,6 +90,6 @@ enum Charts {
     }
 
     static func weeklyFailureRate(_ weekly: RowCollector) -> TimeChart {
-        failureRate(weekly, title: "Failure rate per week", barWidth: 7 * 86_400)
+        failureRate(weekly, title: "Failure rate per week")
     }
 }

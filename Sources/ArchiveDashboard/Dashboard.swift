@@ -120,7 +120,7 @@ public struct Dashboard: Sendable {
 
     private func overview(_ query: DashboardQuery) throws -> Page {
         var page = Page(title: "CI overview", query: query)
-        page.body += freshness()
+        page.body += freshness(query)
         let results = try rows(of: [.trend(.project, .day), .trend(.project, .week), .regressions(recentDays: 7, baselineDays: 28)], query)
         let (daily, weekly, regressions) = (results[0], results[1], results[2])
         let projects = Array(Set(daily.rows.compactMap { $0.first?.text })).sorted()
@@ -245,9 +245,9 @@ public struct Dashboard: Sendable {
         }
     }
 
-    /// The newest event and, past `staleAfter`, a warning.
-    private func freshness() -> String {
-        guard let newest = try? reader.newestEventTime() else {
+    /// The newest event (read once, with the page's filters) and, past `staleAfter`, a warning.
+    private func freshness(_ query: DashboardQuery) -> String {
+        guard let newest = query.newestEvent else {
             return #"<p class="warning">The archive holds no event yet: check that the webhook points here.</p>"#
         }
         let age = Double(Timestamp.now().microseconds - newest.microseconds) / 1_000_000

@@ -17,11 +17,15 @@ struct DashboardQuery: Sendable {
     var filter = RunFilter()
     /// Whether `since` is the default window rather than the URL's.
     var defaultWindow = false
+    /// The archive's newest event when the page was asked for: the default window's end, and
+    /// the overview's freshness.
+    var newestEvent: Timestamp?
 
     static let defaultDays = 30
 
     /// Parses the query items of a request. `newestEvent` anchors the default window.
     init(items: [(name: String, value: String)], newestEvent: Timestamp?, now: Timestamp = .now()) throws(DashboardError) {
+        self.newestEvent = newestEvent
         for (name, value) in items where !value.isEmpty {
             switch name {
             case "project": projects.append(value)

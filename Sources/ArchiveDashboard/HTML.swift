@@ -85,7 +85,7 @@ struct Page {
         body += "</tr></thead><tbody>\n"
         for row in rows.rows.prefix(limit) {
             body += "<tr>"
-            let named = Dictionary(zip(rows.columns, row), uniquingKeysWith: { first, _ in first })
+            let named = rows.named(row)
             for (column, value) in zip(rows.columns, row) {
                 let numeric = if case .integer = value { true } else if case .real = value { true } else { false }
                 body += numeric ? #"<td class="n">"# : "<td>"

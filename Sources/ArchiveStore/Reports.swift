@@ -141,7 +141,7 @@ extension ArchiveReader {
                 columns: { _ in },
                 row: { row in groups[Array(row[0..<3]), default: FailureCounts()].add(status: row[3].text, failedAt: row[4].text, job: row[5]) }
             )
-            for (key, counts) in groups where counts.failed > 0 {
+            for (key, counts) in groups where counts.statuses.failed > 0 {
                 var last: [SQLValue] = [.null, .null, .null]
                 if let job = counts.last?.job {
                     last = try session.firstRow("SELECT branch, revision, job_url FROM job_runs WHERE job_id = ?", arguments: [job]) ?? last
@@ -150,8 +150,9 @@ extension ArchiveReader {
             }
         }
         rows.sort { left, right in
-            if left.counts.failed != right.counts.failed { return left.counts.failed > right.counts.failed }
-            if left.counts.failureRate != right.counts.failureRate { return left.counts.failureRate > right.counts.failureRate }
+            let (leftStatuses, rightStatuses) = (left.counts.statuses, right.counts.statuses)
+            if leftStatuses.failed != rightStatuses.failed { return leftStatuses.failed > rightStatuses.failed }
+            if leftStatuses.failureRate != rightStatuses.failureRate { return (leftStatuses.failureRate ?? 0) > (rightStatuses.failureRate ?? 0) }
             return SQLValue.precedes(left.key, right.key)
         }
         try sink.start(columns: [
@@ -159,10 +160,10 @@ extension ArchiveReader {
             "last_failure_revision", "last_failure_url",
         ])
         for row in rows {
-            let counts = row.counts
+            let statuses = row.counts.statuses
             try sink.write(
-                row.key + [.integer(Int64(counts.runs)), .integer(Int64(counts.failed)), .integer(Int64(counts.canceled)), .real(counts.failureRate)]
-                    + [SQLValue(counts.last?.at)] + row.last
+                row.key + [statuses.runs, statuses.failed, statuses.canceled].map { .integer(Int64($0)) }
+                    + [statuses.failureRate.map(SQLValue.real) ?? .null, SQLValue(row.counts.last?.at)] + row.last
             )
         }
     }
@@ -208,28 +209,18 @@ extension ArchiveReader {
 
 /// Counts and durations of one group of runs.
 struct RunAccumulator {
-    var runs = 0
-    var succeeded = 0
-    var failed = 0
-    var canceled = 0
+    var statuses = StatusCounts()
     var durations: [Double] = []
 
     mutating func add(status: String?, duration: Double?) {
-        runs += 1
-        switch status {
-        case RunStatus.success: succeeded += 1
-        case RunStatus.canceled: canceled += 1
-        case let status where RunStatus.isFailure(status): failed += 1
-        default: break
-        }
+        statuses.add(status)
         if let duration { durations.append(duration) }
     }
 
     /// The values of `ArchiveReader.durationColumns`, in order.
     func statistics() -> [SQLValue] {
-        let counted = succeeded + failed
-        let successRate: SQLValue = counted > 0 ? .real(rounded(Double(succeeded) / Double(counted), places: 4)) : .null
-        var values: [SQLValue] = [.integer(Int64(runs)), .integer(Int64(succeeded)), .integer(Int64(failed)), .integer(Int64(canceled)), successRate]
+        var values: [SQLValue] = [statuses.runs, statuses.succeeded, statuses.failed, statuses.canceled].map { .integer(Int64($0)) }
+        values.append(statuses.successRate.map(SQLValue.real) ?? .null)
         guard !durations.isEmpty else {
             return values + Array(repeating: .null, count: 8)
         }
@@ -237,6 +228,39 @@ struct RunAccumulator {
         values += [.real(sample.mean), sample.standardDeviation.map(SQLValue.real) ?? .null, .real(sample.sorted[0])]
         values += [50.0, 90, 95, 99].map { .real(sample.percentile($0)) } + [.real(sample.sorted[sample.sorted.count - 1])]
         return values
+    }
+}
+
+/// Runs counted by status, as every report counts them: succeeded is `success`, failed one of
+/// `RunStatus.failures`, and the rates leave out canceled runs and runs of other statuses.
+struct StatusCounts {
+    var runs = 0
+    var succeeded = 0
+    var failed = 0
+    var canceled = 0
+
+    /// Counts one run; whether it failed.
+    @discardableResult
+    mutating func add(_ status: String?) -> Bool {
+        runs += 1
+        switch status {
+        case RunStatus.success: succeeded += 1
+        case RunStatus.canceled: canceled += 1
+        case let status where RunStatus.isFailure(status):
+            failed += 1
+            return true
+        default: break
+        }
+        return false
+    }
+
+    /// succeeded / (succeeded + failed), to four decimals; nil when no run counts.
+    var successRate: Double? { rate(of: succeeded) }
+    /// failed / (succeeded + failed), to four decimals; nil when no run counts.
+    var failureRate: Double? { rate(of: failed) }
+
+    private func rate(of part: Int) -> Double? {
+        succeeded + failed > 0 ? rounded(Double(part) / Double(succeeded + failed), places: 4) : nil
     }
 }
 
@@ -382,14 +406,14 @@ extension ArchiveReader {
         )
         var rows: [(score: Double, key: [SQLValue], values: [SQLValue])] = []
         for (key, group) in groups {
-            guard group.before.runs >= 3, group.recent.runs >= 3, let before = group.before.medianAndFailureRate,
+            guard group.before.statuses.runs >= 3, group.recent.statuses.runs >= 3, let before = group.before.medianAndFailureRate,
                 let recent = group.recent.medianAndFailureRate
             else { continue }
             let slower = before.median > 0 ? recent.median / before.median - 1 : 0
             let failing = recent.failureRate - before.failureRate
             guard slower >= 0.2 || failing >= 0.05 else { continue }
             let values: [SQLValue] = [
-                .integer(Int64(group.before.runs)), .integer(Int64(group.recent.runs)), .real(before.median), .real(recent.median),
+                .integer(Int64(group.before.statuses.runs)), .integer(Int64(group.recent.statuses.runs)), .real(before.median), .real(recent.median),
                 .real(rounded(slower, places: 4)), .real(before.failureRate), .real(recent.failureRate),
             ]
             rows.append((max(slower, failing * 4), key, values))
@@ -404,34 +428,20 @@ extension RunAccumulator {
     /// The nearest-rank median of the known durations and failed / (succeeded + failed), both
     /// rounded as the reports round them; nil without a duration or a counted run.
     var medianAndFailureRate: (median: Double, failureRate: Double)? {
-        guard !durations.isEmpty, succeeded + failed > 0 else { return nil }
-        return (Sample(durations).percentile(50), rounded(Double(failed) / Double(succeeded + failed), places: 4))
+        guard !durations.isEmpty, let failureRate = statuses.failureRate else { return nil }
+        return (Sample(durations).percentile(50), failureRate)
     }
 }
 
 /// One job's runs as `report failures` counts them.
 struct FailureCounts {
-    var runs = 0
-    var succeeded = 0
-    var failed = 0
-    var canceled = 0
+    var statuses = StatusCounts()
     /// The latest failure with a known time, and its job.
     var last: (at: String, job: SQLValue)?
 
+    /// One run; `failedAt` is its `stopped_at` when it failed.
     mutating func add(status: String?, failedAt: String?, job: SQLValue) {
-        runs += 1
-        switch status {
-        case RunStatus.success: succeeded += 1
-        case RunStatus.canceled: canceled += 1
-        case let status where RunStatus.isFailure(status):
-            failed += 1
-            if let failedAt, failedAt > (last?.at ?? "") { last = (failedAt, job) }
-        default: break
-        }
-    }
-
-    /// failed / (succeeded + failed), to four decimals.
-    var failureRate: Double {
-        succeeded + failed > 0 ? rounded(Double(failed) / Double(succeeded + failed), places: 4) : 0
+        guard statuses.add(status), let failedAt, failedAt > (last?.at ?? "") else { return }
+        last = (failedAt, job)
     }
 }

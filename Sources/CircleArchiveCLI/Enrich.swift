@@ -44,7 +44,7 @@ struct Enrich: AsyncParsableCommand {
     )
     var projects: [String] = []
 
-    @Option(help: "Jobs asked about at once (1 to 16); each costs 2 requests and one per page of tests.")
+    @Option(help: "Jobs asked about at once (1 to 16); each costs one request for its details and one per page of its tests.")
     var concurrency = 4
 
     func validate() throws {
