@@ -105,6 +105,19 @@ def database_bytes(path):
     return sum(os.path.getsize(path + suffix) for suffix in ("", "-wal") if os.path.exists(path + suffix))
 
 
+def wait_until_answering(url, process, name):
+    """Polls `url` until it answers; exits if `process` ends first or 30 s pass."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                sys.exit(f"{name} did not start")
+            time.sleep(0.05)
+
+
 class Server:
     """The release server on a fresh database, on a free loopback port."""
 
@@ -117,15 +130,7 @@ class Server:
             [binary, "serve", "--db", database, "--port", str(self.port), "--log-level", "error"],
             env={**os.environ, "CIRCLE_ARCHIVE_SECRETS": SECRET, **(environment or {})},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(self.url + "/healthz", timeout=1).read()
-                return
-            except OSError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    sys.exit("the server did not start")
-                time.sleep(0.05)
+        wait_until_answering(self.url + "/healthz", self.process, "the server")
 
     def peak_rss_mib(self):
         with open(f"/proc/{self.process.pid}/status") as status:
@@ -266,15 +271,7 @@ def dashboard_pages(archive_binary, database, options, figure):
     process = subprocess.Popen([archive_binary, "dashboard", "--db", database, "--port", str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(base + "/dashboard.css", timeout=1).read()
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                sys.exit("the dashboard did not start")
-            time.sleep(0.05)
+    wait_until_answering(base + "/dashboard.css", process, "the dashboard")
     pages = [("overview", "/"), ("project", "/project?project=gh/acme/api"),
              ("workflow", "/workflow?project=gh/acme/api&workflow=build-test-deploy"),
              ("job", "/job?project=gh/acme/api&job=build"), ("tests", "/tests"),

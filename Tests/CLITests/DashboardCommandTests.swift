@@ -1,7 +1,10 @@
 import ArchiveStore
 import ArchiveTestSupport
+import ArgumentParser
 import Foundation
 import Testing
+
+@testable import CircleArchiveCLI
 
 /// `circle-archive dashboard` over an archive file, and its data links against the CLI.
 @Suite struct DashboardCommandTests {
@@ -61,6 +64,14 @@ import Testing
         )
         let migrate = try await run(["migrate", "--db", path])
         #expect(migrate.status == 0, "\(migrate.stderr)")
+    }
+
+    /// README: the standalone dashboard listens on 127.0.0.1:8090 unless told otherwise.
+    @Test func listensOnLoopbackPort8090ByDefault() throws {
+        let command = try DashboardCommand.parse([])
+        #expect(command.host == "127.0.0.1" && command.port == 8090)
+        let readme = ReadmeInStepTests.readme
+        #expect(readme.contains("127.0.0.1:8090 unless `--host`/`--port` say otherwise"))
     }
 
     @Test func aMissingArchiveIsRefusedAndNotCreated() async throws {
