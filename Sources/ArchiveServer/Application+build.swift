@@ -1,5 +1,6 @@
 import ArchiveBackfill
 import ArchiveDashboard
+import ArchiveModel
 import ArchiveStore
 import HTTPTypes
 import Hummingbird
@@ -29,7 +30,9 @@ public func buildApplication(
     // After a restart, the freshness gauge starts from the archive, not from zero.
     if let newest = try? store.reader.newestEventTime() { metrics.eventHappened(at: newest) }
     let router = buildRouter(store: store, metrics: metrics, configuration: configuration, logger: logger)
-    var services: [any Service] = [StoreService(store: store, logger: logger)]
+    var services: [any Service] = [
+        StoreService(store: store, logger: logger), SummaryService(store: store, interval: configuration.summaryInterval, logger: logger),
+    ]
     if let enrichment = configuration.enrichment {
         services.append(
             EnrichmentService(
@@ -197,6 +200,47 @@ struct EnrichmentService: Service {
             }
         }
         await enricher.shutdown()
+    }
+}
+
+/// Keeps the day and month summaries of job runs up to date while the server runs, so reports
+/// over long windows read few rows (see `ArchiveStore.refreshSummaries`). Today is left to be read
+/// from its runs: every new run would stale it again. An upgraded archive's days are summarized
+/// on the first pass, one transaction per day, while webhooks are stored in between; the log says
+/// so, since on a large archive it takes minutes. Listed after `StoreService`, so it stops first.
+struct SummaryService: Service {
+    let store: ArchiveStore
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            var first = true
+            while !Task.isCancelled {
+                let started = ContinuousClock.now
+                let today = Timestamp.now().iso8601.prefix(10)
+                let announce = first
+                do throws(StoreError) {
+                    let refresh = try await store.refreshSummaries(before: String(today)) { done, total in
+                        if announce, done == 1 || done % 100 == 0 || done == total {
+                            logger.info("summarizing job runs for reports", metadata: ["day": "\(done)", "of": "\(total)"])
+                        }
+                    }
+                    if refresh.days + refresh.months > 0 {
+                        let seconds = (ContinuousClock.now - started).components.seconds
+                        logger.log(
+                            level: first ? .info : .debug,
+                            "summaries refreshed",
+                            metadata: ["days": "\(refresh.days)", "months": "\(refresh.months)", "seconds": "\(seconds)"]
+                        )
+                    }
+                } catch {
+                    logger.error("refreshing the summaries of job runs failed: \(error.message); reports read the runs meanwhile")
+                }
+                first = false
+                try await Task.sleep(for: interval)
+            }
+        }
     }
 }
 

@@ -36,6 +36,9 @@ public struct ServeConfiguration: Sendable {
     /// How long the worker waits after CircleCI refused the token (or the archive failed) before
     /// it tries again; the queue is kept meanwhile.
     public var enrichmentRetryDelay: Duration = .seconds(60)
+    /// How often the summaries of job runs are brought up to date (days before today; see
+    /// `ArchiveStore.refreshSummaries`).
+    public var summaryInterval: Duration = .seconds(60)
 
     /// Request headers, all together, in bytes, and in number; CircleCI sends well under 2 KiB.
     public static let maxHeaderBytes = 16 * 1024

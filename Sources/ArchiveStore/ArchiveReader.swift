@@ -10,6 +10,9 @@ public struct ArchiveReader: Sendable {
     let database: any DatabaseReader
     /// The archive file.
     public let path: String
+    /// Whether reports read the day and month summaries of job runs where they are fresh (see
+    /// RunSummaries.swift); off, they read every run. The results are the same: tests compare.
+    var useSummaries = true
 
     init(database: any DatabaseReader, path: String) {
         self.database = database

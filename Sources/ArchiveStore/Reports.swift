@@ -29,10 +29,13 @@ public enum TrendPeriod: String, Sendable, CaseIterable {
     case day
     case week
 
-    var expression: String {
+    /// The period a run stopped at `stoppedAt` falls in: its day, or its week's Monday
+    /// (`YYYY-MM-DD`); NULL for a run with no (or no readable) stop time.
+    func bucket(_ stoppedAt: String?) -> SQLValue {
+        guard let stoppedAt else { return .null }
         switch self {
-        case .day: return "substr(stopped_at, 1, 10)"
-        case .week: return "date(stopped_at, '-6 days', 'weekday 1')"
+        case .day: return .text(String(stoppedAt.prefix(10)))
+        case .week: return UTCDay(prefixOf: stoppedAt).map { .text($0.monday.text) } ?? .null
         }
     }
 }
@@ -59,24 +62,26 @@ extension ArchiveReader {
         filter: RunFilter,
         into sink: inout some RowSink
     ) throws {
-        let source = grouping.source
-        let (whereSQL, arguments) = source.whereClause(filter)
-        var selected = grouping.keys.map(\.column)
-        if let period { selected.append("\(period.expression) AS period") }
-        selected += [grouping.statusColumn, "duration_seconds"]
-        let sql = "SELECT \(selected.joined(separator: ", ")) FROM \(source.relation) \(whereSQL)"
-
-        let keyCount = grouping.keys.count + (period == nil ? 0 : 1)
         var groups: [[SQLValue]: RunAccumulator] = [:]
-        try stream(
-            sql,
-            arguments: arguments,
-            columns: { _ in },
-            row: { row in
-                let key = Array(row[0..<keyCount])
-                groups[key, default: RunAccumulator()].add(status: row[keyCount].text, duration: row[keyCount + 1].number)
+        if grouping.source == .jobs {
+            groups = try reading { session in
+                try jobRunGroups(keys: grouping.keys.map(\.column), filter: filter, bucket: period.map { period in period.bucket }, in: session)
             }
-        )
+        } else {
+            let (whereSQL, arguments) = grouping.source.whereClause(filter)
+            let keyCount = grouping.keys.count
+            let selected = grouping.keys.map(\.column) + ["stopped_at", grouping.statusColumn, "duration_seconds"]
+            try stream(
+                "SELECT \(selected.joined(separator: ", ")) FROM \(grouping.source.relation) \(whereSQL)",
+                arguments: arguments,
+                columns: { _ in },
+                row: { row in
+                    var key = Array(row[0..<keyCount])
+                    if let period { key.append(period.bucket(row[keyCount].text)) }
+                    groups[key, default: RunAccumulator()].add(status: row[keyCount + 1].text, duration: row[keyCount + 2].number)
+                }
+            )
+        }
         try sink.start(columns: grouping.keys.map(\.name) + (period == nil ? [] : ["period"]) + Self.durationColumns)
         for key in groups.keys.sorted(by: SQLValue.precedes) {
             try sink.write(key + groups[key]!.statistics())
@@ -121,30 +126,17 @@ extension ArchiveReader {
     /// Jobs that failed at least once: counts, failure rate (failed / (succeeded + failed), the
     /// complement of `success_rate`) and where the last failure happened. Most failures first.
     ///
-    /// One narrow pass grouped in memory (a failure's time and job come along, nothing else), then
-    /// one lookup per failing job for the last failure's branch, revision and link: SQLite's
-    /// GROUP BY sorted every run with those wide columns, three times slower.
+    /// Counted from the summaries of job runs where fresh and from narrow rows elsewhere (see
+    /// `jobRunGroups`), then one lookup per failing job for the last failure's branch, revision
+    /// and link: SQLite's GROUP BY sorted every run with those wide columns, three times slower.
     public func failureReport(filter: RunFilter, into sink: inout some RowSink) throws {
-        let (whereSQL, arguments) = RunSource.jobs.whereClause(filter)
-        let failed = RunStatus.failureCondition("job_status")
-        let sql = """
-            SELECT project_slug, workflow_name, job_name, job_status,
-                   CASE WHEN \(failed) THEN stopped_at END, CASE WHEN \(failed) THEN job_id END
-            FROM job_runs \(whereSQL)
-            """
-        var groups: [[SQLValue]: FailureCounts] = [:]
-        var rows: [(key: [SQLValue], counts: FailureCounts, last: [SQLValue])] = []
+        var rows: [(key: [SQLValue], counts: RunAccumulator, last: [SQLValue])] = []
         try reading { session in
-            try session.stream(
-                sql,
-                arguments: arguments,
-                columns: { _ in },
-                row: { row in groups[Array(row[0..<3]), default: FailureCounts()].add(status: row[3].text, failedAt: row[4].text, job: row[5]) }
-            )
+            let groups = try jobRunGroups(keys: ["project_slug", "workflow_name", "job_name"], filter: filter, in: session)
             for (key, counts) in groups where counts.statuses.failed > 0 {
                 var last: [SQLValue] = [.null, .null, .null]
-                if let job = counts.last?.job {
-                    last = try session.firstRow("SELECT branch, revision, job_url FROM job_runs WHERE job_id = ?", arguments: [job]) ?? last
+                if let job = counts.lastFailure?.job {
+                    last = try session.firstRow("SELECT branch, revision, job_url FROM job_runs WHERE job_id = ?", arguments: [.text(job)]) ?? last
                 }
                 rows.append((key, counts, last))
             }
@@ -163,7 +155,7 @@ extension ArchiveReader {
             let statuses = row.counts.statuses
             try sink.write(
                 row.key + [statuses.runs, statuses.failed, statuses.canceled].map { .integer(Int64($0)) }
-                    + [statuses.failureRate.map(SQLValue.real) ?? .null, SQLValue(row.counts.last?.at)] + row.last
+                    + [statuses.failureRate.map(SQLValue.real) ?? .null, SQLValue(row.counts.lastFailure?.at)] + row.last
             )
         }
     }
@@ -207,14 +199,21 @@ extension ArchiveReader {
     }
 }
 
-/// Counts and durations of one group of runs.
+/// Counts and durations of one group of runs, and its latest failure.
 struct RunAccumulator {
     var statuses = StatusCounts()
     var durations: [Double] = []
+    /// The latest failure with a known time; of several at that time, the greatest job id.
+    var lastFailure: (at: String, job: String)?
 
-    mutating func add(status: String?, duration: Double?) {
-        statuses.add(status)
+    mutating func add(status: String?, duration: Double?, stoppedAt: String? = nil, job: String? = nil) {
+        if statuses.add(status), let stoppedAt, let job { noteFailure(at: stoppedAt, job: job) }
         if let duration { durations.append(duration) }
+    }
+
+    mutating func noteFailure(at: String, job: String) {
+        if let last = lastFailure, (last.at, last.job) >= (at, job) { return }
+        lastFailure = (at, job)
     }
 
     /// The values of `ArchiveReader.durationColumns`, in order.
@@ -252,6 +251,14 @@ struct StatusCounts {
         default: break
         }
         return false
+    }
+
+    /// Adds counts made elsewhere (a summary's).
+    mutating func add(_ other: StatusCounts) {
+        runs += other.runs
+        succeeded += other.succeeded
+        failed += other.failed
+        canceled += other.canceled
     }
 
     /// succeeded / (succeeded + failed), to four decimals; nil when no run counts.
@@ -374,7 +381,7 @@ extension ArchiveReader {
     ]
 
     /// Jobs getting worse: the last `recentDays` before the end of the window (its `until`, else
-    /// the newest event) against the `baselineDays` before those, in one pass over the job runs.
+    /// the newest event) against the `baselineDays` before those, from the summaries of job runs and the runs of partial days.
     /// A job is listed when its median duration rose by a fifth or more, or its failure rate
     /// (failed / (succeeded + failed)) by 5 points or more, with at least 3 runs on each side.
     /// `p50_change` is recent / before − 1. Worst first: the larger of the median's rise and four
@@ -387,23 +394,25 @@ extension ArchiveReader {
         var window = filter
         window.since = max(baselineStart, filter.since ?? baselineStart)
         window.until = end
-        let (whereSQL, arguments) = RunSource.jobs.whereClause(window)
-        let sql = "SELECT project_slug, job_name, stopped_at >= ?, job_status, duration_seconds FROM job_runs \(whereSQL)"
+        let recentMark = recentStart.iso8601
+        let parts = try reading { session in
+            try jobRunGroups(
+                keys: ["project_slug", "job_name"],
+                filter: window,
+                bucket: { stoppedAt in .integer(stoppedAt.map { $0 >= recentMark } == true ? 1 : 0) },
+                cuts: [recentStart],
+                in: session
+            )
+        }
         var groups: [[SQLValue]: (before: RunAccumulator, recent: RunAccumulator)] = [:]
-        try stream(
-            sql,
-            arguments: [.text(recentStart.iso8601)] + arguments,
-            columns: { _ in },
-            row: { row in
-                // Mutated in place: a copy taken out and put back would copy its durations each row.
-                let key = Array(row[0..<2])
-                if row[2] == .integer(1) {
-                    groups[key, default: (RunAccumulator(), RunAccumulator())].recent.add(status: row[3].text, duration: row[4].number)
-                } else {
-                    groups[key, default: (RunAccumulator(), RunAccumulator())].before.add(status: row[3].text, duration: row[4].number)
-                }
+        for (key, part) in parts {
+            // Mutated in place: a copy taken out and put back would copy its durations.
+            if key[2] == .integer(1) {
+                groups[Array(key[0..<2]), default: (RunAccumulator(), RunAccumulator())].recent = part
+            } else {
+                groups[Array(key[0..<2]), default: (RunAccumulator(), RunAccumulator())].before = part
             }
-        )
+        }
         var rows: [(score: Double, key: [SQLValue], values: [SQLValue])] = []
         for (key, group) in groups {
             guard group.before.statuses.runs >= 3, group.recent.statuses.runs >= 3, let before = group.before.medianAndFailureRate,
@@ -430,18 +439,5 @@ extension RunAccumulator {
     var medianAndFailureRate: (median: Double, failureRate: Double)? {
         guard !durations.isEmpty, let failureRate = statuses.failureRate else { return nil }
         return (Sample(durations).percentile(50), failureRate)
-    }
-}
-
-/// One job's runs as `report failures` counts them.
-struct FailureCounts {
-    var statuses = StatusCounts()
-    /// The latest failure with a known time, and its job.
-    var last: (at: String, job: SQLValue)?
-
-    /// One run; `failedAt` is its `stopped_at` when it failed.
-    mutating func add(status: String?, failedAt: String?, job: SQLValue) {
-        guard statuses.add(status), let failedAt, failedAt > (last?.at ?? "") else { return }
-        last = (failedAt, job)
     }
 }

@@ -63,6 +63,13 @@ struct Import: AsyncParsableCommand {
                 for input in inputs where !Task.isCancelled {
                     try await importFile(input, into: store, run: &run, progress: progress)
                 }
+                // Reports over what was imported read summaries, not every run; Ctrl-C stops
+                // between days, and the next refresh (serve, import, migrate) finishes the rest.
+                if !Task.isCancelled {
+                    _ = try await store.refreshSummaries { done, total in
+                        progress.update("summarizing job runs for reports: day \(done) of \(total)")
+                    }
+                }
             } catch {
                 run.failure = error
             }

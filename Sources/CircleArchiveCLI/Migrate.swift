@@ -1,12 +1,15 @@
 import ArchiveStore
 import ArgumentParser
 
-struct Migrate: ParsableCommand {
+struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create the archive or apply pending schema migrations, then print the schema version.",
         discussion: """
             serve applies migrations itself on start; migrate is for preparing a file in advance \
-            or upgrading it on purpose. Migrations are compiled into the binary.
+            or upgrading it on purpose. Migrations are compiled into the binary. migrate also \
+            brings the summaries reports read up to date (serve and import do too), with \
+            progress on stderr: on an upgraded archive of millions of jobs this takes minutes, \
+            and Ctrl-C stops it safely.
 
             Example:
               circle-archive migrate --db /data/ci.sqlite
@@ -15,10 +18,20 @@ struct Migrate: ParsableCommand {
 
     @OptionGroup var archive: ArchiveOptions
 
-    func run() throws {
+    func run() async throws {
         let store = try ArchiveStore(path: archive.databasePath(processEnvironment))
+        let progress = ProgressLine.onTerminal()
+        let outcome = await Interruptible.run {
+            try await store.refreshSummaries { done, total in progress.update("summarizing job runs for reports: day \(done) of \(total)") }
+        }
+        progress.clear()
         let version = try store.reader.schemaVersion() ?? "none"
         try store.close()
+        if outcome.interrupted {
+            printMessage("interrupted; the schema is migrated and the days summarized so far are kept. Run migrate again to finish.")
+            throw ExitStatus.interrupted
+        }
+        _ = try outcome.result.get()
         print(version)
     }
 }

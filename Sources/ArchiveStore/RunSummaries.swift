@@ -1,0 +1,396 @@
+import ArchiveModel
+import Foundation
+import GRDB
+
+/// A UTC calendar day, numbered from 1970-01-01.
+struct UTCDay: Hashable, Comparable {
+    static let microseconds: Int64 = 86_400_000_000
+    let number: Int64
+
+    init(number: Int64) { self.number = number }
+
+    /// The day `timestamp` falls in.
+    init(_ timestamp: Timestamp) {
+        let (quotient, remainder) = timestamp.microseconds.quotientAndRemainder(dividingBy: Self.microseconds)
+        number = remainder < 0 ? quotient - 1 : quotient
+    }
+
+    /// The day a text starting `YYYY-MM-DD` names (a day, or an ISO 8601 timestamp).
+    init?(prefixOf text: some StringProtocol) {
+        guard text.utf8.count >= 10, let start = Timestamp(iso8601: text.prefix(10) + "T00:00:00Z") else { return nil }
+        self.init(start)
+    }
+
+    static func < (lhs: UTCDay, rhs: UTCDay) -> Bool { lhs.number < rhs.number }
+
+    var start: Timestamp { Timestamp(microseconds: number * Self.microseconds) }
+    var next: UTCDay { UTCDay(number: number + 1) }
+    /// `YYYY-MM-DD`.
+    var text: String { String(start.iso8601.prefix(10)) }
+    /// `YYYY-MM`.
+    var month: String { String(text.prefix(7)) }
+    /// The Monday of its ISO week (1970-01-01 was a Thursday).
+    var monday: UTCDay { UTCDay(number: number - (((number + 3) % 7) + 7) % 7) }
+}
+
+/// The day and month summaries of job runs (migration 0008): a cache of `job_runs` that reports
+/// read instead of every run where it is fresh. Building them is here; reading them is
+/// `ArchiveReader.jobRunGroups`.
+enum JobRunSummaries {
+    /// The `job_runs` columns a summary row is keyed by, under the same names.
+    static let keyColumns = ["project_slug", "workflow_name", "job_name", "branch"]
+    static let valueColumns = ["runs", "succeeded", "failed", "canceled", "durations", "last_failed_at", "last_failed_job_id"]
+    static let columns = (keyColumns + valueColumns).joined(separator: ", ")
+
+    /// The `job_runs` columns a run is read with: the keys, then status, duration, stop time, id.
+    static func runColumns(keys: [String]) -> String {
+        (keys + ["job_status", "duration_seconds", "stopped_at", "job_id"]).joined(separator: ", ")
+    }
+
+    /// Rebuilds one day's rows from `job_runs` (`''`: the runs with no stop time), marks its
+    /// month for rebuilding and the day fresh, in the caller's write transaction.
+    static func rebuild(day: String, in db: Database) throws {
+        let session = ReadSession(db: db)
+        let (condition, arguments) = rawCondition(day: day)
+        var groups: [[SQLValue]: RunAccumulator] = [:]
+        try session.stream(
+            "SELECT \(runColumns(keys: keyColumns)) FROM job_runs WHERE \(condition)",
+            arguments: arguments,
+            columns: { _ in },
+            row: { row in groups[Array(row[0..<4]), default: RunAccumulator()].add(run: row[4...]) }
+        )
+        try db.execute(sql: "DELETE FROM job_run_days WHERE day = ?", arguments: [day])
+        try insert(groups, into: "job_run_days", period: day, in: db)
+        try db.execute(sql: "DELETE FROM job_run_days_stale WHERE day = ?", arguments: [day])
+        if !day.isEmpty {
+            try db.execute(sql: "INSERT INTO job_run_months_stale VALUES (?) ON CONFLICT DO NOTHING", arguments: [String(day.prefix(7))])
+        }
+    }
+
+    /// Rebuilds one month's rows from its days' rows, which must all be fresh, and marks it fresh.
+    static func rebuild(month: String, in db: Database) throws {
+        var groups: [[SQLValue]: RunAccumulator] = [:]
+        try ReadSession(db: db).stream(
+            "SELECT \(columns) FROM job_run_days WHERE day BETWEEN ? AND ?",
+            arguments: [.text(month + "-01"), .text(month + "-31")],
+            columns: { _ in },
+            row: { row in groups[Array(row[0..<4]), default: RunAccumulator()].add(summary: row[4...]) }
+        )
+        try db.execute(sql: "DELETE FROM job_run_months WHERE month = ?", arguments: [month])
+        try insert(groups, into: "job_run_months", period: month, in: db)
+        try db.execute(sql: "DELETE FROM job_run_months_stale WHERE month = ?", arguments: [month])
+    }
+
+    /// The condition selecting one day's runs in `job_runs`; a day's bounds are bare dates, so
+    /// that every spelling of a time on that day sorts between them, as `substr` cuts them.
+    static func rawCondition(day: String) -> (String, [SQLValue]) {
+        guard let utcDay = UTCDay(prefixOf: day) else { return ("stopped_at IS NULL", []) }
+        return ("stopped_at >= ? AND stopped_at < ?", [.text(day), .text(utcDay.next.text)])
+    }
+
+    private static func insert(_ groups: [[SQLValue]: RunAccumulator], into table: String, period: String, in db: Database) throws {
+        let statement = try db.cachedStatement(
+            sql: "INSERT INTO \(table) (\(table == "job_run_days" ? "day" : "month"), \(columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        for (key, group) in groups {
+            var values: [SQLValue] = [.text(period)] + key
+            values += [group.statuses.runs, group.statuses.succeeded, group.statuses.failed, group.statuses.canceled].map { .integer(Int64($0)) }
+            values.append(group.durations.isEmpty ? .null : .blob(DurationBlob.encode(group.durations.sorted())))
+            values += [SQLValue(group.lastFailure?.at), SQLValue(group.lastFailure?.job)]
+            statement.arguments = StatementArguments(values.map(\.databaseValue))
+            try statement.execute()
+        }
+    }
+}
+
+/// Durations as stored in a summary: 8-byte little-endian IEEE doubles.
+enum DurationBlob {
+    static func encode(_ values: [Double]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(values.count * 8)
+        for value in values {
+            withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
+        }
+        return bytes
+    }
+
+    static func decode(_ bytes: [UInt8], appendingTo values: inout [Double]) {
+        values.reserveCapacity(values.count + bytes.count / 8)
+        bytes.withUnsafeBytes { raw in
+            for offset in stride(from: 0, to: raw.count - 7, by: 8) {
+                values.append(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))))
+            }
+        }
+    }
+}
+
+extension RunAccumulator {
+    /// One run read with `JobRunSummaries.runColumns`: status, duration, stop time, job id.
+    mutating func add(run values: ArraySlice<SQLValue>) {
+        let base = values.startIndex
+        add(status: values[base].text, duration: values[base + 1].number, stoppedAt: values[base + 2].text, job: values[base + 3].text)
+    }
+
+    /// A summary row's values, from `runs` on (`JobRunSummaries.valueColumns`).
+    mutating func add(summary values: ArraySlice<SQLValue>) {
+        let base = values.startIndex
+        func count(_ index: Int) -> Int { Int(values[base + index].number ?? 0) }
+        statuses.add(StatusCounts(runs: count(0), succeeded: count(1), failed: count(2), canceled: count(3)))
+        if case .blob(let bytes) = values[base + 4] { DurationBlob.decode(bytes, appendingTo: &durations) }
+        if let at = values[base + 5].text, let job = values[base + 6].text { noteFailure(at: at, job: job) }
+    }
+}
+
+// MARK: Refreshing
+
+/// What `ArchiveStore.refreshSummaries` rebuilt.
+public struct SummaryRefresh: Sendable, Equatable {
+    public var days = 0
+    public var months = 0
+}
+
+extension ArchiveStore {
+    /// Rebuilds the stale day summaries of job runs (those before `day`, `YYYY-MM-DD`, when
+    /// given: `serve` leaves today, which changes with every run, to be read from the runs), then
+    /// every month whose days are all fresh. One write transaction per day or month, so that
+    /// webhooks are stored in between; cancelling stops between two. `progress` is told (done,
+    /// total) after each day.
+    public func refreshSummaries(
+        before day: String? = nil,
+        progress: (@Sendable (Int, Int) -> Void)? = nil
+    ) async throws(StoreError)
+        -> SummaryRefresh
+    {
+        var refresh = SummaryRefresh()
+        do {
+            let days = try await pool.read { db in
+                try String.fetchAll(
+                    db,
+                    sql: "SELECT day FROM job_run_days_stale WHERE day < ? ORDER BY day",
+                    arguments: [day ?? "9999-12-31"]
+                )
+            }
+            for stale in days where !Task.isCancelled {
+                try await pool.write { db in
+                    // A run may have freshened it meanwhile (no: only the refresh does), or made it
+                    // stale again: it is rebuilt from what is there now either way.
+                    try JobRunSummaries.rebuild(day: stale, in: db)
+                }
+                refresh.days += 1
+                progress?(refresh.days, days.count)
+            }
+            let months = try await pool.read { db in
+                try String.fetchAll(
+                    db,
+                    sql: """
+                        SELECT month FROM job_run_months_stale m
+                        WHERE NOT EXISTS (SELECT 1 FROM job_run_days_stale WHERE day BETWEEN m.month || '-01' AND m.month || '-31')
+                        ORDER BY month
+                        """
+                )
+            }
+            for month in months where !Task.isCancelled {
+                try await pool.write { db in
+                    let stillFresh = try Bool.fetchOne(
+                        db,
+                        sql: "SELECT NOT EXISTS (SELECT 1 FROM job_run_days_stale WHERE day BETWEEN ? AND ?)",
+                        arguments: [month + "-01", month + "-31"]
+                    )
+                    if stillFresh == true { try JobRunSummaries.rebuild(month: month, in: db) }
+                }
+                refresh.months += 1
+            }
+        } catch is CancellationError {
+            // Stopped between two transactions: what was rebuilt is committed, the rest stays stale.
+        } catch {
+            throw StoreError(.unavailable, "cannot refresh the summaries of job runs: \(describe(error))", cause: error)
+        }
+        if refresh.days > 0 || refresh.months > 0 { afterCommit() }
+        return refresh
+    }
+}
+
+// MARK: Reading
+
+/// Where a report reads one stretch of its window from.
+enum SummarySegment: Equatable {
+    /// Month rows for months in [from, to) (`YYYY-MM`).
+    case months(from: String, to: String)
+    /// Day rows for days in [from, to) (`YYYY-MM-DD`); nil: unbounded.
+    case days(from: String?, to: String?)
+    /// The day row of runs with no stop time.
+    case undatedDay
+    /// Runs themselves, stopped in [from, to) (text compared as `stopped_at` is).
+    case runs(from: String?, to: String?)
+    /// Runs with no stop time.
+    case undatedRuns
+
+    /// The stretches covering `since ..< until`: runs for partial days, for stale days and for
+    /// days holding a cut (a time a caller splits its groups at); months for whole fresh months
+    /// when `months` allows; day rows for the rest. Runs with no stop time count only when the
+    /// window is unbounded.
+    static func plan(
+        since: Timestamp?,
+        until: Timestamp?,
+        cuts: [Timestamp] = [],
+        staleDays: Set<String>,
+        staleMonths: Set<String>,
+        builtMonths: [String],
+        months: Bool
+    ) -> [SummarySegment] {
+        var segments: [SummarySegment] = []
+        var first = since.map { UTCDay($0) }
+        if let since, let day = first, day.start != since {
+            first = day.next
+        }
+        let end = until.map { UTCDay($0) }
+        if let first, let end, first >= end {
+            return [.runs(from: since?.iso8601, to: until?.iso8601)]
+        }
+        if let since, let first, first.start != since { segments.append(.runs(from: since.iso8601, to: first.text)) }
+        if since == nil, until == nil { segments.append(staleDays.contains("") ? .undatedRuns : .undatedDay) }
+
+        // Days read from runs, and fresh whole months, inside [first, end).
+        func inside(_ day: UTCDay) -> Bool { (first.map { day >= $0 } ?? true) && (end.map { day < $0 } ?? true) }
+        var rawDays = Set(staleDays.compactMap { UTCDay(prefixOf: $0) }.filter(inside))
+        for cut in cuts where UTCDay(cut).start != cut && inside(UTCDay(cut)) { rawDays.insert(UTCDay(cut)) }
+        var exceptions: [(from: UTCDay, to: UTCDay, segment: SummarySegment)] = rawDays.map { ($0, $0.next, .runs(from: $0.text, to: $0.next.text)) }
+        if months {
+            let unusable = staleMonths.union(rawDays.map(\.month))
+            for month in builtMonths where !unusable.contains(month) {
+                guard let start = UTCDay(prefixOf: month + "-01") else { continue }
+                let next = UTCDay(prefixOf: nextMonth(month) + "-01")!
+                guard inside(start), end.map({ next <= $0 }) ?? true else { continue }
+                exceptions.append((start, next, .months(from: month, to: nextMonth(month))))
+            }
+        }
+        exceptions.sort { $0.from < $1.from }
+        var cursor = first
+        for exception in exceptions {
+            if cursor.map({ $0 < exception.from }) ?? true { segments.append(.days(from: cursor?.text, to: exception.from.text)) }
+            segments.append(exception.segment)
+            cursor = exception.to
+        }
+        if cursor.map({ day in end.map { day < $0 } ?? true }) ?? true {
+            segments.append(.days(from: cursor?.text, to: end?.text))
+        }
+        if let until, let end, end.start != until { segments.append(.runs(from: end.text, to: until.iso8601)) }
+        return coalesced(segments)
+    }
+
+    /// Adjacent stretches of the same kind joined, so a run of stale days is one query.
+    private static func coalesced(_ segments: [SummarySegment]) -> [SummarySegment] {
+        var joined: [SummarySegment] = []
+        for segment in segments {
+            switch (joined.last, segment) {
+            case (.runs(let from, let middle)?, .runs(let start, let to)) where middle != nil && middle == start:
+                joined[joined.count - 1] = .runs(from: from, to: to)
+            case (.months(let from, let middle)?, .months(let start, let to)) where middle == start:
+                joined[joined.count - 1] = .months(from: from, to: to)
+            default:
+                joined.append(segment)
+            }
+        }
+        return joined
+    }
+
+    static func nextMonth(_ month: String) -> String {
+        let year = Int(month.prefix(4))!
+        let number = Int(month.suffix(2))!
+        return number == 12 ? String(format: "%04d-01", year + 1) : String(format: "%04d-%02d", year, number + 1)
+    }
+}
+
+extension ArchiveReader {
+    /// Job runs the filter selects, grouped by `keys` (`job_runs` columns among
+    /// `JobRunSummaries.keyColumns`) and, when given, by `bucket` of each run's stop time (a
+    /// fresh day's rows are given the day's first instant, so a bucket must not split a day
+    /// except at a `cuts` time). Exact: summaries where fresh, runs elsewhere.
+    func jobRunGroups(
+        keys: [String],
+        filter: RunFilter,
+        bucket: ((String?) -> SQLValue)? = nil,
+        cuts: [Timestamp] = [],
+        in session: ReadSession
+    ) throws -> [[SQLValue]: RunAccumulator] {
+        var groups: [[SQLValue]: RunAccumulator] = [:]
+        let keyIndexes = keys.map { JobRunSummaries.keyColumns.firstIndex(of: $0)! }
+        func groupKey(_ row: [SQLValue], stamp: String?) -> [SQLValue] {
+            var key = keyIndexes.map { row[$0] }
+            if let bucket { key.append(bucket(stamp)) }
+            return key
+        }
+        var keyless = filter
+        keyless.since = nil
+        keyless.until = nil
+        let (filterSQL, filterArguments) = RunSource.jobs.whereClause(keyless)
+        func conditions(_ extra: [String]) -> String {
+            let all = (filterSQL.isEmpty ? [] : [String(filterSQL.dropFirst("WHERE ".count))]) + extra
+            return all.isEmpty ? "" : "WHERE " + all.joined(separator: " AND ")
+        }
+        func readRuns(_ range: [String], _ arguments: [SQLValue]) throws {
+            try session.stream(
+                "SELECT \(JobRunSummaries.runColumns(keys: JobRunSummaries.keyColumns)) FROM job_runs \(conditions(range))",
+                arguments: filterArguments + arguments,
+                columns: { _ in },
+                row: { row in groups[groupKey(row, stamp: row[6].text), default: RunAccumulator()].add(run: row[4...]) }
+            )
+        }
+        func readSummaries(_ table: String, _ range: [String], _ arguments: [SQLValue], stamp: (SQLValue) -> String?) throws {
+            let period = table == "job_run_days" ? "day" : "month"
+            try session.stream(
+                "SELECT \(JobRunSummaries.columns), \(period) FROM \(table) \(conditions(range))",
+                arguments: filterArguments + arguments,
+                columns: { _ in },
+                row: { row in groups[groupKey(row, stamp: stamp(row[11])), default: RunAccumulator()].add(summary: row[4..<11]) }
+            )
+        }
+
+        for segment in try plan(filter: filter, cuts: cuts, months: bucket == nil, in: session) {
+            switch segment {
+            case .runs(let from, let to):
+                var range: [String] = []
+                var arguments: [SQLValue] = []
+                if let from { (range, arguments) = (range + ["stopped_at >= ?"], arguments + [.text(from)]) }
+                if let to { (range, arguments) = (range + ["stopped_at < ?"], arguments + [.text(to)]) }
+                try readRuns(range, arguments)
+            case .undatedRuns:
+                try readRuns(["stopped_at IS NULL"], [])
+            case .days(let from, let to):
+                try readSummaries(
+                    "job_run_days",
+                    ["day >= ?", "day < ?"],
+                    [.text(from ?? "0000-00-00"), .text(to ?? "9999-99-99")],
+                    stamp: { $0.text.map { $0 + "T00:00:00.000Z" } }
+                )
+            case .undatedDay:
+                try readSummaries("job_run_days", ["day = ''"], [], stamp: { _ in nil })
+            case .months(let from, let to):
+                try readSummaries("job_run_months", ["month >= ?", "month < ?"], [.text(from), .text(to)], stamp: { _ in nil })
+            }
+        }
+        return groups
+    }
+
+    /// The stretches a report over `filter` reads (see `SummarySegment.plan`), as of the
+    /// session's snapshot. With summaries off (`ArchiveReader.useSummaries`), runs only.
+    func plan(filter: RunFilter, cuts: [Timestamp], months: Bool, in session: ReadSession) throws -> [SummarySegment] {
+        guard useSummaries else {
+            return filter.since == nil && filter.until == nil
+                ? [.runs(from: nil, to: nil), .undatedRuns]
+                : [.runs(from: filter.since?.iso8601, to: filter.until?.iso8601)]
+        }
+        let staleDays = Set(try String.fetchAll(session.db, sql: "SELECT day FROM job_run_days_stale"))
+        let staleMonths = Set(try String.fetchAll(session.db, sql: "SELECT month FROM job_run_months_stale"))
+        let builtMonths = months ? try String.fetchAll(session.db, sql: "SELECT DISTINCT month FROM job_run_months ORDER BY month") : []
+        return SummarySegment.plan(
+            since: filter.since,
+            until: filter.until,
+            cuts: cuts,
+            staleDays: staleDays,
+            staleMonths: staleMonths,
+            builtMonths: builtMonths,
+            months: months
+        )
+    }
+}
