@@ -36,7 +36,7 @@ let package = Package(
                 .embedInCode("0004_canonical_project_slugs.sql"),
                 .embedInCode("0005_enrichment.sql"), .embedInCode("0006_enrichment_queue_appends.sql"),
                 .embedInCode("0007_workflows_by_stopped_at.sql"),
-                .embedInCode("0008_job_run_summaries.sql"),
+                .embedInCode("0008_run_summaries.sql"),
             ],
             swiftSettings: swiftSettings
         ),

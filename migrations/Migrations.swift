@@ -28,6 +28,6 @@ public enum Migrations {
             id: "0007_workflows_by_stopped_at",
             sql: String(decoding: PackageResources._007_workflows_by_stopped_at_sql, as: UTF8.self)
         ),
-        Migration(id: "0008_job_run_summaries", sql: String(decoding: PackageResources._008_job_run_summaries_sql, as: UTF8.self)),
+        Migration(id: "0008_run_summaries", sql: String(decoding: PackageResources._008_run_summaries_sql, as: UTF8.self)),
     ]
 }

@@ -20,8 +20,6 @@ public enum DurationGrouping: String, Sendable, CaseIterable {
         case .branch: return [("project", "project_slug"), ("branch", "branch")]
         }
     }
-
-    var statusColumn: String { self == .job ? "job_status" : "workflow_status" }
 }
 
 /// The periods of `report trend`: UTC days, or ISO weeks named by their Monday.
@@ -62,24 +60,13 @@ extension ArchiveReader {
         filter: RunFilter,
         into sink: inout some RowSink
     ) throws {
-        var groups: [[SQLValue]: RunAccumulator] = [:]
-        if grouping.source == .jobs {
-            groups = try reading { session in
-                try jobRunGroups(keys: grouping.keys.map(\.column), filter: filter, bucket: period.map { period in period.bucket }, in: session)
-            }
-        } else {
-            let (whereSQL, arguments) = grouping.source.whereClause(filter)
-            let keyCount = grouping.keys.count
-            let selected = grouping.keys.map(\.column) + ["stopped_at", grouping.statusColumn, "duration_seconds"]
-            try stream(
-                "SELECT \(selected.joined(separator: ", ")) FROM \(grouping.source.relation) \(whereSQL)",
-                arguments: arguments,
-                columns: { _ in },
-                row: { row in
-                    var key = Array(row[0..<keyCount])
-                    if let period { key.append(period.bucket(row[keyCount].text)) }
-                    groups[key, default: RunAccumulator()].add(status: row[keyCount + 1].text, duration: row[keyCount + 2].number)
-                }
+        let groups = try reading { session in
+            try runGroups(
+                grouping.source,
+                keys: grouping.keys.map(\.column),
+                filter: filter,
+                bucket: period.map { period in period.bucket },
+                in: session
             )
         }
         try sink.start(columns: grouping.keys.map(\.name) + (period == nil ? [] : ["period"]) + Self.durationColumns)
@@ -127,12 +114,12 @@ extension ArchiveReader {
     /// complement of `success_rate`) and where the last failure happened. Most failures first.
     ///
     /// Counted from the summaries of job runs where fresh and from narrow rows elsewhere (see
-    /// `jobRunGroups`), then one lookup per failing job for the last failure's branch, revision
+    /// `runGroups`), then one lookup per failing job for the last failure's branch, revision
     /// and link: SQLite's GROUP BY sorted every run with those wide columns, three times slower.
     public func failureReport(filter: RunFilter, into sink: inout some RowSink) throws {
         var rows: [(key: [SQLValue], counts: RunAccumulator, last: [SQLValue])] = []
         try reading { session in
-            let groups = try jobRunGroups(keys: ["project_slug", "workflow_name", "job_name"], filter: filter, in: session)
+            let groups = try runGroups(.jobs, keys: ["project_slug", "workflow_name", "job_name"], filter: filter, in: session)
             for (key, counts) in groups where counts.statuses.failed > 0 {
                 var last: [SQLValue] = [.null, .null, .null]
                 if let job = counts.lastFailure?.job {
@@ -396,7 +383,8 @@ extension ArchiveReader {
         window.until = end
         let recentMark = recentStart.iso8601
         let parts = try reading { session in
-            try jobRunGroups(
+            try runGroups(
+                .jobs,
                 keys: ["project_slug", "job_name"],
                 filter: window,
                 bucket: { stoppedAt in .integer(stoppedAt.map { $0 >= recentMark } == true ? 1 : 0) },

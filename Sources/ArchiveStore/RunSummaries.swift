@@ -33,64 +33,95 @@ struct UTCDay: Hashable, Comparable {
     var monday: UTCDay { UTCDay(number: number - (((number + 3) % 7) + 7) % 7) }
 }
 
-/// The day and month summaries of job runs (migration 0008): a cache of `job_runs` that reports
-/// read instead of every run where it is fresh. Building them is here; reading them is
-/// `ArchiveReader.jobRunGroups`.
-enum JobRunSummaries {
-    /// The `job_runs` columns a summary row is keyed by, under the same names.
-    static let keyColumns = ["project_slug", "workflow_name", "job_name", "branch"]
-    static let valueColumns = ["runs", "succeeded", "failed", "canceled", "durations", "last_failed_at", "last_failed_job_id"]
-    static let columns = (keyColumns + valueColumns).joined(separator: ", ")
+/// The day and month summaries of job or workflow runs (migration 0008): a cache of `job_runs`
+/// or `workflow_runs` that reports read instead of every run where it is fresh. Building them is
+/// here; reading them is `ArchiveReader.runGroups`.
+struct RunSummaries: Sendable {
+    /// The view summarized.
+    let view: String
+    /// Its tables are `<prefix>_days`, `_months`, `_days_stale` and `_months_stale`.
+    let prefix: String
+    /// The view's columns a summary row is keyed by, under the same names.
+    let keyColumns: [String]
+    let statusColumn: String
+    let idColumn: String
 
-    /// The `job_runs` columns a run is read with: the keys, then status, duration, stop time, id.
-    static func runColumns(keys: [String]) -> String {
-        (keys + ["job_status", "duration_seconds", "stopped_at", "job_id"]).joined(separator: ", ")
+    static let jobs = RunSummaries(
+        view: "job_runs",
+        prefix: "job_run",
+        keyColumns: ["project_slug", "workflow_name", "job_name", "branch"],
+        statusColumn: "job_status",
+        idColumn: "job_id"
+    )
+    static let workflows = RunSummaries(
+        view: "workflow_runs",
+        prefix: "workflow_run",
+        keyColumns: ["project_slug", "workflow_name", "branch"],
+        statusColumn: "workflow_status",
+        idColumn: "workflow_id"
+    )
+    static let all = [jobs, workflows]
+
+    var days: String { prefix + "_days" }
+    var months: String { prefix + "_months" }
+    var staleDays: String { prefix + "_days_stale" }
+    var staleMonths: String { prefix + "_months_stale" }
+
+    static let valueColumns = ["runs", "succeeded", "failed", "canceled", "durations", "last_failed_at", "last_failed_id"]
+    /// A summary row's columns after its day or month: the keys, then `valueColumns`.
+    var columns: String { (keyColumns + Self.valueColumns).joined(separator: ", ") }
+
+    /// The view's columns a run is read with: all the keys, then status, duration, stop time, id.
+    var runColumns: String {
+        (keyColumns + [statusColumn, "duration_seconds", "stopped_at", idColumn]).joined(separator: ", ")
     }
 
-    /// Rebuilds one day's rows from `job_runs` (`''`: the runs with no stop time), marks its
-    /// month for rebuilding and the day fresh, in the caller's write transaction.
-    static func rebuild(day: String, in db: Database) throws {
-        let session = ReadSession(db: db)
-        let (condition, arguments) = rawCondition(day: day)
+    /// Rebuilds one day's rows from the view (`''`: the runs with no stop time), marks its month
+    /// for rebuilding and the day fresh, in the caller's write transaction.
+    func rebuild(day: String, in db: Database) throws {
+        let (condition, arguments) = Self.rawCondition(day: day)
+        let keyCount = keyColumns.count
         var groups: [[SQLValue]: RunAccumulator] = [:]
-        try session.stream(
-            "SELECT \(runColumns(keys: keyColumns)) FROM job_runs WHERE \(condition)",
+        try ReadSession(db: db).stream(
+            "SELECT \(runColumns) FROM \(view) WHERE \(condition)",
             arguments: arguments,
             columns: { _ in },
-            row: { row in groups[Array(row[0..<4]), default: RunAccumulator()].add(run: row[4...]) }
+            row: { row in groups[Array(row[0..<keyCount]), default: RunAccumulator()].add(run: row[keyCount...]) }
         )
-        try db.execute(sql: "DELETE FROM job_run_days WHERE day = ?", arguments: [day])
-        try insert(groups, into: "job_run_days", period: day, in: db)
-        try db.execute(sql: "DELETE FROM job_run_days_stale WHERE day = ?", arguments: [day])
+        try db.execute(sql: "DELETE FROM \(days) WHERE day = ?", arguments: [day])
+        try insert(groups, into: days, period: day, in: db)
+        try db.execute(sql: "DELETE FROM \(staleDays) WHERE day = ?", arguments: [day])
         if !day.isEmpty {
-            try db.execute(sql: "INSERT INTO job_run_months_stale VALUES (?) ON CONFLICT DO NOTHING", arguments: [String(day.prefix(7))])
+            try db.execute(sql: "INSERT INTO \(staleMonths) VALUES (?) ON CONFLICT DO NOTHING", arguments: [String(day.prefix(7))])
         }
     }
 
     /// Rebuilds one month's rows from its days' rows, which must all be fresh, and marks it fresh.
-    static func rebuild(month: String, in db: Database) throws {
+    func rebuild(month: String, in db: Database) throws {
+        let keyCount = keyColumns.count
         var groups: [[SQLValue]: RunAccumulator] = [:]
         try ReadSession(db: db).stream(
-            "SELECT \(columns) FROM job_run_days WHERE day BETWEEN ? AND ?",
+            "SELECT \(columns) FROM \(days) WHERE day BETWEEN ? AND ?",
             arguments: [.text(month + "-01"), .text(month + "-31")],
             columns: { _ in },
-            row: { row in groups[Array(row[0..<4]), default: RunAccumulator()].add(summary: row[4...]) }
+            row: { row in groups[Array(row[0..<keyCount]), default: RunAccumulator()].add(summary: row[keyCount...]) }
         )
-        try db.execute(sql: "DELETE FROM job_run_months WHERE month = ?", arguments: [month])
-        try insert(groups, into: "job_run_months", period: month, in: db)
-        try db.execute(sql: "DELETE FROM job_run_months_stale WHERE month = ?", arguments: [month])
+        try db.execute(sql: "DELETE FROM \(months) WHERE month = ?", arguments: [month])
+        try insert(groups, into: months, period: month, in: db)
+        try db.execute(sql: "DELETE FROM \(staleMonths) WHERE month = ?", arguments: [month])
     }
 
-    /// The condition selecting one day's runs in `job_runs`; a day's bounds are bare dates, so
-    /// that every spelling of a time on that day sorts between them, as `substr` cuts them.
+    /// The condition selecting one day's runs in a view; a day's bounds are bare dates, so that
+    /// every spelling of a time on that day sorts between them, as `substr` cuts them.
     static func rawCondition(day: String) -> (String, [SQLValue]) {
         guard let utcDay = UTCDay(prefixOf: day) else { return ("stopped_at IS NULL", []) }
         return ("stopped_at >= ? AND stopped_at < ?", [.text(day), .text(utcDay.next.text)])
     }
 
-    private static func insert(_ groups: [[SQLValue]: RunAccumulator], into table: String, period: String, in db: Database) throws {
+    private func insert(_ groups: [[SQLValue]: RunAccumulator], into table: String, period: String, in db: Database) throws {
+        let placeholders = Array(repeating: "?", count: 1 + keyColumns.count + Self.valueColumns.count).joined(separator: ", ")
         let statement = try db.cachedStatement(
-            sql: "INSERT INTO \(table) (\(table == "job_run_days" ? "day" : "month"), \(columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            sql: "INSERT INTO \(table) (\(table == days ? "day" : "month"), \(columns)) VALUES (\(placeholders))"
         )
         for (key, group) in groups {
             var values: [SQLValue] = [.text(period)] + key
@@ -125,13 +156,14 @@ enum DurationBlob {
 }
 
 extension RunAccumulator {
-    /// One run read with `JobRunSummaries.runColumns`: status, duration, stop time, job id.
+    /// One run read with `RunSummaries.runColumns`, from its status on: status, duration, stop
+    /// time, id.
     mutating func add(run values: ArraySlice<SQLValue>) {
         let base = values.startIndex
         add(status: values[base].text, duration: values[base + 1].number, stoppedAt: values[base + 2].text, job: values[base + 3].text)
     }
 
-    /// A summary row's values, from `runs` on (`JobRunSummaries.valueColumns`).
+    /// A summary row's values, from `runs` on (`RunSummaries.valueColumns`).
     mutating func add(summary values: ArraySlice<SQLValue>) {
         let base = values.startIndex
         func count(_ index: Int) -> Int { Int(values[base + index].number ?? 0) }
@@ -150,11 +182,11 @@ public struct SummaryRefresh: Sendable, Equatable {
 }
 
 extension ArchiveStore {
-    /// Rebuilds the stale day summaries of job runs (those before `day`, `YYYY-MM-DD`, when
-    /// given: `serve` leaves today, which changes with every run, to be read from the runs), then
-    /// every month whose days are all fresh. One write transaction per day or month, so that
-    /// webhooks are stored in between; cancelling stops between two. `progress` is told (done,
-    /// total) after each day.
+    /// Rebuilds the stale day summaries of job and workflow runs (those before `day`,
+    /// `YYYY-MM-DD`, when given: `serve` leaves today, which changes with every run, to be read
+    /// from the runs), then every month whose days are all fresh. One write transaction per day or
+    /// month, so that webhooks are stored in between; cancelling stops between two. `progress` is
+    /// told (done, total) after each day.
     public func refreshSummaries(
         before day: String? = nil,
         progress: (@Sendable (Int, Int) -> Void)? = nil
@@ -163,47 +195,49 @@ extension ArchiveStore {
     {
         var refresh = SummaryRefresh()
         do {
-            let days = try await pool.read { db in
-                try String.fetchAll(
-                    db,
-                    sql: "SELECT day FROM job_run_days_stale WHERE day < ? ORDER BY day",
-                    arguments: [day ?? "9999-12-31"]
-                )
-            }
-            for stale in days where !Task.isCancelled {
-                try await pool.write { db in
-                    // A run may have freshened it meanwhile (no: only the refresh does), or made it
-                    // stale again: it is rebuilt from what is there now either way.
-                    try JobRunSummaries.rebuild(day: stale, in: db)
-                }
-                refresh.days += 1
-                progress?(refresh.days, days.count)
-            }
-            let months = try await pool.read { db in
-                try String.fetchAll(
-                    db,
-                    sql: """
-                        SELECT month FROM job_run_months_stale m
-                        WHERE NOT EXISTS (SELECT 1 FROM job_run_days_stale WHERE day BETWEEN m.month || '-01' AND m.month || '-31')
-                        ORDER BY month
-                        """
-                )
-            }
-            for month in months where !Task.isCancelled {
-                try await pool.write { db in
-                    let stillFresh = try Bool.fetchOne(
+            let stale = try await pool.read { db in
+                try RunSummaries.all.map { summaries in
+                    try String.fetchAll(
                         db,
-                        sql: "SELECT NOT EXISTS (SELECT 1 FROM job_run_days_stale WHERE day BETWEEN ? AND ?)",
-                        arguments: [month + "-01", month + "-31"]
+                        sql: "SELECT day FROM \(summaries.staleDays) WHERE day < ? ORDER BY day",
+                        arguments: [day ?? "9999-12-31"]
                     )
-                    if stillFresh == true { try JobRunSummaries.rebuild(month: month, in: db) }
                 }
-                refresh.months += 1
+            }
+            let total = stale.reduce(0) { $0 + $1.count }
+            for (summaries, days) in zip(RunSummaries.all, stale) {
+                for day in days where !Task.isCancelled {
+                    // Rebuilt from what the view holds now, whatever staled it meanwhile.
+                    try await pool.write { db in try summaries.rebuild(day: day, in: db) }
+                    refresh.days += 1
+                    progress?(refresh.days, total)
+                }
+                let months = try await pool.read { db in
+                    try String.fetchAll(
+                        db,
+                        sql: """
+                            SELECT month FROM \(summaries.staleMonths) m
+                            WHERE NOT EXISTS (SELECT 1 FROM \(summaries.staleDays) WHERE day BETWEEN m.month || '-01' AND m.month || '-31')
+                            ORDER BY month
+                            """
+                    )
+                }
+                for month in months where !Task.isCancelled {
+                    try await pool.write { db in
+                        let fresh = try Bool.fetchOne(
+                            db,
+                            sql: "SELECT NOT EXISTS (SELECT 1 FROM \(summaries.staleDays) WHERE day BETWEEN ? AND ?)",
+                            arguments: [month + "-01", month + "-31"]
+                        )
+                        if fresh == true { try summaries.rebuild(month: month, in: db) }
+                    }
+                    refresh.months += 1
+                }
             }
         } catch is CancellationError {
             // Stopped between two transactions: what was rebuilt is committed, the rest stays stale.
         } catch {
-            throw StoreError(.unavailable, "cannot refresh the summaries of job runs: \(describe(error))", cause: error)
+            throw StoreError(.unavailable, "cannot refresh the summaries of runs: \(describe(error))", cause: error)
         }
         if refresh.days > 0 || refresh.months > 0 { afterCommit() }
         return refresh
@@ -302,19 +336,23 @@ enum SummarySegment: Equatable {
 }
 
 extension ArchiveReader {
-    /// Job runs the filter selects, grouped by `keys` (`job_runs` columns among
-    /// `JobRunSummaries.keyColumns`) and, when given, by `bucket` of each run's stop time (a
-    /// fresh day's rows are given the day's first instant, so a bucket must not split a day
+    /// The runs of `source` (jobs or workflows) the filter selects, grouped by `keys` (columns
+    /// among its `RunSummaries.keyColumns`) and, when given, by `bucket` of each run's stop time
+    /// (a fresh day's rows are given the day's first instant, so a bucket must not split a day
     /// except at a `cuts` time). Exact: summaries where fresh, runs elsewhere.
-    func jobRunGroups(
+    func runGroups(
+        _ source: RunSource,
         keys: [String],
         filter: RunFilter,
         bucket: ((String?) -> SQLValue)? = nil,
         cuts: [Timestamp] = [],
         in session: ReadSession
     ) throws -> [[SQLValue]: RunAccumulator] {
+        let summaries = source == .jobs ? RunSummaries.jobs : RunSummaries.workflows
+        precondition(source == .jobs || source == .workflows)
         var groups: [[SQLValue]: RunAccumulator] = [:]
-        let keyIndexes = keys.map { JobRunSummaries.keyColumns.firstIndex(of: $0)! }
+        let keyCount = summaries.keyColumns.count
+        let keyIndexes = keys.map { summaries.keyColumns.firstIndex(of: $0)! }
         func groupKey(_ row: [SQLValue], stamp: String?) -> [SQLValue] {
             var key = keyIndexes.map { row[$0] }
             if let bucket { key.append(bucket(stamp)) }
@@ -323,30 +361,36 @@ extension ArchiveReader {
         var keyless = filter
         keyless.since = nil
         keyless.until = nil
-        let (filterSQL, filterArguments) = RunSource.jobs.whereClause(keyless)
+        let (filterSQL, filterArguments) = source.whereClause(keyless)
         func conditions(_ extra: [String]) -> String {
             let all = (filterSQL.isEmpty ? [] : [String(filterSQL.dropFirst("WHERE ".count))]) + extra
             return all.isEmpty ? "" : "WHERE " + all.joined(separator: " AND ")
         }
         func readRuns(_ range: [String], _ arguments: [SQLValue]) throws {
             try session.stream(
-                "SELECT \(JobRunSummaries.runColumns(keys: JobRunSummaries.keyColumns)) FROM job_runs \(conditions(range))",
+                "SELECT \(summaries.runColumns) FROM \(summaries.view) \(conditions(range))",
                 arguments: filterArguments + arguments,
                 columns: { _ in },
-                row: { row in groups[groupKey(row, stamp: row[6].text), default: RunAccumulator()].add(run: row[4...]) }
+                row: { row in groups[groupKey(row, stamp: row[keyCount + 2].text), default: RunAccumulator()].add(run: row[keyCount...]) }
             )
         }
         func readSummaries(_ table: String, _ range: [String], _ arguments: [SQLValue], stamp: (SQLValue) -> String?) throws {
-            let period = table == "job_run_days" ? "day" : "month"
+            let period = table == summaries.days ? "day" : "month"
+            let valueCount = RunSummaries.valueColumns.count
             try session.stream(
-                "SELECT \(JobRunSummaries.columns), \(period) FROM \(table) \(conditions(range))",
+                "SELECT \(summaries.columns), \(period) FROM \(table) \(conditions(range))",
                 arguments: filterArguments + arguments,
                 columns: { _ in },
-                row: { row in groups[groupKey(row, stamp: stamp(row[11])), default: RunAccumulator()].add(summary: row[4..<11]) }
+                row: { row in
+                    groups[groupKey(row, stamp: stamp(row[keyCount + valueCount])), default: RunAccumulator()]
+                        .add(summary: row[keyCount..<(keyCount + valueCount)])
+                }
             )
         }
 
-        for segment in try plan(filter: filter, cuts: cuts, months: bucket == nil, in: session) {
+        // A workflow's job-name filter asks for its jobs, which its summaries do not hold.
+        let usable = useSummaries && !(source == .workflows && filter.job != nil)
+        for segment in try plan(summaries, filter: filter, cuts: cuts, months: bucket == nil, usable: usable, in: session) {
             switch segment {
             case .runs(let from, let to):
                 var range: [String] = []
@@ -358,31 +402,34 @@ extension ArchiveReader {
                 try readRuns(["stopped_at IS NULL"], [])
             case .days(let from, let to):
                 try readSummaries(
-                    "job_run_days",
+                    summaries.days,
                     ["day >= ?", "day < ?"],
                     [.text(from ?? "0000-00-00"), .text(to ?? "9999-99-99")],
                     stamp: { $0.text.map { $0 + "T00:00:00.000Z" } }
                 )
             case .undatedDay:
-                try readSummaries("job_run_days", ["day = ''"], [], stamp: { _ in nil })
+                try readSummaries(summaries.days, ["day = ''"], [], stamp: { _ in nil })
             case .months(let from, let to):
-                try readSummaries("job_run_months", ["month >= ?", "month < ?"], [.text(from), .text(to)], stamp: { _ in nil })
+                try readSummaries(summaries.months, ["month >= ?", "month < ?"], [.text(from), .text(to)], stamp: { _ in nil })
             }
         }
         return groups
     }
 
     /// The stretches a report over `filter` reads (see `SummarySegment.plan`), as of the
-    /// session's snapshot. With summaries off (`ArchiveReader.useSummaries`), runs only.
-    func plan(filter: RunFilter, cuts: [Timestamp], months: Bool, in session: ReadSession) throws -> [SummarySegment] {
-        guard useSummaries else {
-            return filter.since == nil && filter.until == nil
-                ? [.runs(from: nil, to: nil), .undatedRuns]
-                : [.runs(from: filter.since?.iso8601, to: filter.until?.iso8601)]
-        }
-        let staleDays = Set(try String.fetchAll(session.db, sql: "SELECT day FROM job_run_days_stale"))
-        let staleMonths = Set(try String.fetchAll(session.db, sql: "SELECT month FROM job_run_months_stale"))
-        let builtMonths = months ? try String.fetchAll(session.db, sql: "SELECT DISTINCT month FROM job_run_months ORDER BY month") : []
+    /// session's snapshot; unless `usable`, the runs alone.
+    func plan(
+        _ summaries: RunSummaries,
+        filter: RunFilter,
+        cuts: [Timestamp],
+        months: Bool,
+        usable: Bool = true,
+        in session: ReadSession
+    ) throws -> [SummarySegment] {
+        guard usable else { return [.runs(from: filter.since?.iso8601, to: filter.until?.iso8601)] }
+        let staleDays = Set(try String.fetchAll(session.db, sql: "SELECT day FROM \(summaries.staleDays)"))
+        let staleMonths = Set(try String.fetchAll(session.db, sql: "SELECT month FROM \(summaries.staleMonths)"))
+        let builtMonths = months ? try String.fetchAll(session.db, sql: "SELECT DISTINCT month FROM \(summaries.months) ORDER BY month") : []
         return SummarySegment.plan(
             since: filter.since,
             until: filter.until,

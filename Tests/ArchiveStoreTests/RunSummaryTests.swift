@@ -61,6 +61,33 @@ import Testing
                 )
             }
         }
+        // A completion for most workflows, with a status; some twice (a cancelled workflow's
+        // stop time grows), some never (known only through their jobs, status unknown).
+        for workflow in 0..<(700 / 3) where workflow % 7 != 3 {
+            let stopped = origin.microseconds + Int64.random(in: 0..<(75 * 86_400_000_000), using: &random)
+            for again in 0..<(workflow % 5 == 0 ? 2 : 1) {
+                let stoppedAt = stopped + Int64(again) * 3_600_000_000
+                var body = Fixtures.workflowCompleted(
+                    id: "w\(workflow)-\(again)",
+                    happenedAt: Timestamp(microseconds: stoppedAt + 1000).iso8601,
+                    workflowID: "wf-\(workflow)",
+                    name: workflow % 2 == 0 ? "build" : "nightly",
+                    status: ["success", "success", "failed", "canceled", "error"].randomElement(using: &random)!,
+                    createdAt: Timestamp(microseconds: stopped - Int64.random(in: 1...3_000_000_000, using: &random)).iso8601,
+                    stoppedAt: Timestamp(microseconds: stoppedAt).iso8601,
+                    pipeline: Fixtures.githubPipeline(
+                        id: "pl-\(workflow / 2)",
+                        branch: ["main", "main", "develop", "feature/x"][(workflow / 2) % 4],
+                        revision: "rev\(workflow / 2)"
+                    )
+                )
+                if workflow % 4 == 0 {
+                    body = body.replacingOccurrences(of: Fixtures.projectID, with: "0a0a0a0a-0000-4000-8000-000000000001")
+                        .replacingOccurrences(of: "github/acme/widgets", with: "github/acme/gadgets")
+                }
+                events.append(body)
+            }
+        }
         events += events.prefix(40)
         events.shuffle(using: &random)
         return events
@@ -85,6 +112,12 @@ import Testing
             results["durations \(name)"] = try report { try reader.durationReport(by: .job, filter: filter, into: &$0) }
             results["trend day \(name)"] = try report { try reader.durationReport(by: .job, every: .day, filter: filter, into: &$0) }
             results["trend week \(name)"] = try report { try reader.durationReport(by: .job, every: .week, filter: filter, into: &$0) }
+            for grouping in [DurationGrouping.workflow, .project, .branch] {
+                results["durations by \(grouping) \(name)"] = try report { try reader.durationReport(by: grouping, filter: filter, into: &$0) }
+            }
+            results["trend week by workflow \(name)"] = try report {
+                try reader.durationReport(by: .workflow, every: .week, filter: filter, into: &$0)
+            }
             results["failures \(name)"] = try report { try reader.failureReport(filter: filter, into: &$0) }
             var until = filter
             until.until = until.until ?? at("2024-03-25T13:14:15Z")
@@ -123,12 +156,13 @@ import Testing
         }
         let refresh = try await store.refreshSummaries()
         try Self.expectSameReports(store, "seed \(seed), all refreshed")
-        #expect(try store.reader.value("SELECT count(*) FROM job_run_days_stale") == .integer(0))
-        #expect(try store.reader.value("SELECT count(*) FROM job_run_months_stale") == .integer(0))
+        for table in ["job_run_days_stale", "job_run_months_stale", "workflow_run_days_stale", "workflow_run_months_stale"] {
+            #expect(try store.reader.value("SELECT count(*) FROM \(table)") == .integer(0), "\(table)")
+        }
         #expect(refresh.months > 0 || refresh.days == 0)
 
         // All refreshed, an all-time report reads months, days and no runs but the undated.
-        let plan = try store.reader.reading { try store.reader.plan(filter: RunFilter(), cuts: [], months: true, in: $0) }
+        let plan = try store.reader.reading { try store.reader.plan(.jobs, filter: RunFilter(), cuts: [], months: true, in: $0) }
         #expect(plan.contains(.months(from: "2024-01", to: "2024-05")), "\(plan)")
         #expect(!plan.contains { if case .runs = $0 { return true } else { return false } }, "\(plan)")
 
@@ -142,7 +176,23 @@ import Testing
         )
         func text(_ index: Int) -> String { row[index].text ?? "" }
         let pipeline = Fixtures.githubPipeline(id: "pl-1", branch: text(6), revision: "rev1")
+        let workflow = try #require(
+            try store.reader.rows("SELECT created_at, stopped_at, workflow_status FROM workflow_runs WHERE workflow_id = ?", [row[4]]).first
+        )
         let corrections: [(String, String)] = [
+            (
+                "workflow status only",
+                Fixtures.workflowCompleted(
+                    id: "late-workflow-status",
+                    happenedAt: "2024-11-30T00:00:00Z",
+                    workflowID: text(4),
+                    name: text(5),
+                    status: workflow[2].text == "success" ? "failed" : "success",
+                    createdAt: workflow[0].text ?? "",
+                    stoppedAt: workflow[1].text,
+                    pipeline: pipeline
+                )
+            ),
             (
                 "status only",
                 Fixtures.jobCompleted(
@@ -209,7 +259,11 @@ import Testing
         ]
         for (name, body) in corrections {
             _ = try await store.receive(Delivery(body: Array(body.utf8)))
-            #expect(try store.reader.value("SELECT count(*) FROM job_run_days_stale") != .integer(0), "\(name)")
+            #expect(
+                try store.reader.value("SELECT (SELECT count(*) FROM job_run_days_stale) + (SELECT count(*) FROM workflow_run_days_stale)")
+                    != .integer(0),
+                "\(name)"
+            )
             try Self.expectSameReports(store, "seed \(seed), after a late correction: \(name)")
             _ = try await store.refreshSummaries()
         }
