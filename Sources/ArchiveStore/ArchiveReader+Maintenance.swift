@@ -50,6 +50,11 @@ extension ArchiveReader {
                     add("jobs.enrichment_queued", .integer(try Int64.fetchOne(db, sql: "SELECT count(*) FROM enrichment_queue") ?? 0))
                     add("rows.test_results", .integer(try Int64.fetchOne(db, sql: "SELECT count(*) FROM test_results") ?? 0))
                 }
+                // Days reports read from the runs because their summaries are not (yet) rebuilt.
+                if try db.tableExists(RunSummaries.jobs.staleDays) {
+                    let stale = RunSummaries.all.map { "(SELECT count(*) FROM \($0.staleDays))" }.joined(separator: " + ")
+                    add("summaries.stale_days", .integer(try Int64.fetchOne(db, sql: "SELECT \(stale)") ?? 0))
+                }
                 // An archive not yet migrated by a newer server has no counters.
                 for counter in try db.tableExists("archive_counters")
                     ? Row.fetchAll(db, sql: "SELECT name, value FROM archive_counters ORDER BY name") : []

@@ -106,6 +106,7 @@ struct Backfill: AsyncParsableCommand {
         let enrich = !noEnrich
         let outcome = await Interruptible.run { () async throws -> (BackfillCounts, EnrichmentCounts?) in
             let counts = try await backfiller.run()
+            try await store.refreshSummaries(showing: progress)
             guard enrich else { return (counts, nil) }
             _ = try await store.queueUnenriched(since: options.since, projects: options.projectSlugs)
             let enricher = Enricher(store: store, connection: connection) { enriched in

@@ -65,11 +65,7 @@ struct Import: AsyncParsableCommand {
                 }
                 // Reports over what was imported read summaries, not every run; Ctrl-C stops
                 // between days, and the next refresh (serve, import, migrate) finishes the rest.
-                if !Task.isCancelled {
-                    _ = try await store.refreshSummaries { done, total in
-                        progress.update("summarizing job runs for reports: day \(done) of \(total)")
-                    }
-                }
+                if !Task.isCancelled { try await store.refreshSummaries(showing: progress) }
             } catch {
                 run.failure = error
             }

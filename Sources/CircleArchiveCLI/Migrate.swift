@@ -22,7 +22,7 @@ struct Migrate: AsyncParsableCommand {
         let store = try ArchiveStore(path: archive.databasePath(processEnvironment))
         let progress = ProgressLine.onTerminal()
         let outcome = await Interruptible.run {
-            try await store.refreshSummaries { done, total in progress.update("summarizing job runs for reports: day \(done) of \(total)") }
+            try await store.refreshSummaries(showing: progress)
         }
         progress.clear()
         let version = try store.reader.schemaVersion() ?? "none"

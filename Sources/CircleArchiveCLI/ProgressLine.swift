@@ -1,3 +1,4 @@
+import ArchiveStore
 import Foundation
 import Synchronization
 
@@ -42,5 +43,14 @@ final class ProgressLine: Sendable {
             state.shown = false
             FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
         }
+    }
+}
+
+extension ArchiveStore {
+    /// `refreshSummaries` with its progress on `progress`: what `import`, `backfill` and
+    /// `migrate` run at their end, so that reports over what they stored read summaries.
+    @discardableResult
+    func refreshSummaries(showing progress: ProgressLine) async throws(StoreError) -> SummaryRefresh {
+        try await refreshSummaries { done, total in progress.update("summarizing runs for reports: day \(done) of \(total)") }
     }
 }
