@@ -12,8 +12,11 @@ Sections:
           wrk (bench/deliver.lua) with pre-signed, unique, realistic events; checks afterwards that the
           database holds exactly the ids answered "stored".
   import  `import` of a JSON-lines file of about 200,000 events into a fresh database.
-  read    builds an archive of --jobs jobs through `import`, then times reports and exports, and
-          compares `export jobs --format csv` with `sqlite3 -csv` on the same view (the C floor).
+  read    builds an archive of --jobs jobs through `import` (above 2M, streamed from the generator;
+          `--jobs 10000000` needs about 32 GiB and 45 minutes), migrates it (timed: the summaries),
+          then times reports over all time and over the archive's last 30 days, the dashboard's
+          pages and exports, and compares `export jobs --format csv` with `sqlite3 -csv` on the
+          same view (the C floor).
   enrich  c=64 webhook throughput with enrichment off and on (a token, and a fake CircleCI API on
           loopback answering after --api-latency-ms, as the real one does over the internet), runs
           alternating; then `enrich` over an imported archive against the fake with no latency:
@@ -25,11 +28,13 @@ Needs wrk, sqlite3 and GNU time (installed with apt-get when missing). Work file
 """
 
 import argparse
+import calendar
 import glob
 import http.server
 import threading
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -39,6 +44,8 @@ import sys
 import time
 import urllib.request
 
+# Archives of more jobs than this are built from the generator's output streamed into `import`.
+STREAM_ABOVE = 2_000_000
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = os.path.join(ROOT, "bench", ".work")
 
@@ -61,6 +68,10 @@ def run_measured(arguments, stdout=subprocess.DEVNULL, stdin=None, environment=N
     if process.returncode != 0:
         sys.exit(f"{' '.join(arguments)} failed ({process.returncode}): {errors}")
     return elapsed, int(peak) / 1024, errors
+
+
+def sqlite_value(database, sql):
+    return subprocess.run(["sqlite3", database, sql], check=True, capture_output=True, text=True).stdout.strip()
 
 
 def median_time(arguments, repeat, stdout=subprocess.DEVNULL):
@@ -293,29 +304,41 @@ def dashboard_pages(archive_binary, database, options, figure):
 
 
 def read_section(archive_binary, generator, options, figure):
-    events = os.path.join(WORK, f"events-{options.jobs}.jsonl")
     database = os.path.join(WORK, f"archive-{options.jobs}.sqlite")
-
-    if not (options.keep and os.path.exists(events)):
-        log(f"generating {options.jobs:,} job events…")
-        run_measured([generator, "--jobs", str(options.jobs), "--output", events])
-    event_count = sum(1 for _ in open(events, "rb"))
-
     if not (options.keep and os.path.exists(database)):
         remove_database(database)
-        log(f"importing {event_count:,} events through the ingest path…")
-        seconds, rss, _ = run_measured([archive_binary, "import", "--db", database, events])
-        figure(f"import events/s into a growing archive", f"{event_count / seconds:,.0f} ({event_count:,} events in {seconds:.1f} s, peak RSS {rss:.0f} MiB)")
+        if options.jobs <= STREAM_ABOVE:
+            events = os.path.join(WORK, f"events-{options.jobs}.jsonl")
+            if not (options.keep and os.path.exists(events)):
+                log(f"generating {options.jobs:,} job events…")
+                run_measured([generator, "--jobs", str(options.jobs), "--output", events])
+            source, stdin = events, None
+        else:
+            # Ten million jobs are 15 GiB of JSON lines: streamed from the generator, not kept.
+            producer = subprocess.Popen([generator, "--jobs", str(options.jobs)], stdout=subprocess.PIPE)
+            source, stdin = "-", producer.stdout
+        log(f"importing {options.jobs:,} jobs' events through the ingest path…")
+        seconds, rss, errors = run_measured([archive_binary, "import", "--db", database, source], stdin=stdin)
+        event_count = int(re.search(r"stored (\d+)", errors).group(1))
+        figure("import events/s into a growing archive", f"{event_count / seconds:,.0f} ({event_count:,} events in {seconds:.1f} s, peak RSS {rss:.0f} MiB)")
+    # The archive may come from an earlier version: migrate it (and build its summaries), timed.
+    seconds, rss, _ = run_measured([archive_binary, "migrate", "--db", database])
+    figure("migrate (schema and summaries)", f"{seconds:.1f} s (peak RSS {rss:.0f} MiB)")
+    event_count = int(sqlite_value(database, "SELECT max(rowid) FROM events"))
     size = database_bytes(database)
-    figure("database bytes per event", f"{size / event_count:,.0f} ({size / 2**20:,.0f} MiB)")
+    figure("database bytes per event", f"{size / event_count:,.0f} ({size / 2**20:,.0f} MiB, {event_count:,} events)")
 
-    log("timing reports…")
-    for by in ("job", "workflow", "branch"):
-        seconds = median_time([archive_binary, "report", "durations", "--by", by, "--db", database, "--format", "csv"], options.repeat)
-        figure(f"report durations --by {by}", f"{seconds:.2f} s")
-    for report in (["trend", "--by", "job", "--every", "week"], ["flaky"], ["failures"], ["slowest", "--limit", "20"]):
-        seconds = median_time([archive_binary, "report", *report, "--db", database, "--format", "csv"], options.repeat)
-        figure(f"report {' '.join(report)}", f"{seconds:.2f} s")
+    # Windowed reports cover the archive's last 30 days, as the dashboard does by default.
+    newest = sqlite_value(database, "SELECT max(stopped_at) FROM jobs")
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(calendar.timegm(time.strptime(newest[:19], "%Y-%m-%dT%H:%M:%S")) - 30 * 86400))
+    log(f"timing reports (all time, and since {since})…")
+    reports = [["durations", "--by", "job"], ["durations", "--by", "workflow"], ["durations", "--by", "branch"],
+               ["trend", "--by", "job", "--every", "week"], ["trend", "--by", "workflow", "--every", "day"], ["failures"],
+               ["regressions"], ["flaky"], ["slowest", "--limit", "20"]]
+    for window, extra in (("all time", []), ("30 days", ["--since", since])):
+        for report in reports:
+            seconds = median_time([archive_binary, "report", *report, *extra, "--db", database, "--format", "csv"], options.repeat)
+            figure(f"report {' '.join(report)}, {window}", f"{seconds:.2f} s")
 
     dashboard_pages(archive_binary, database, options, figure)
 
