@@ -24,7 +24,14 @@ public func buildApplication(
             durability: configuration.durability,
             busyTimeout: configuration.busyTimeout,
             onCommit: { deliveries, duration in metrics.committed(deliveries: deliveries, in: duration) },
-            queuesEnrichment: configuration.enrichment != nil
+            queuesEnrichment: configuration.enrichment != nil,
+            onMigration: { id, took in
+                if let took {
+                    logger.info("migrated the archive", metadata: ["migration": "\(id)", "seconds": "\(took.components.seconds)"])
+                } else {
+                    logger.info("migrating the archive; on a large one this can take minutes", metadata: ["migration": "\(id)"])
+                }
+            }
         )
     )
     // After a restart, the freshness gauge starts from the archive, not from zero.

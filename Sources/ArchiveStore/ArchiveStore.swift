@@ -35,19 +35,24 @@ public final class ArchiveStore: Sendable {
         /// Queue each newly archived numbered job for enrichment (`enrichment_queue`), in the
         /// transaction that archives its event: on when `serve` has an API token.
         public var queuesEnrichment: Bool
+        /// Told before each pending migration is applied (its id, and nil) and after (its id and
+        /// how long it took), so a long upgrade is not a silent one.
+        public var onMigration: (@Sendable (_ id: String, _ took: Duration?) -> Void)?
 
         public init(
             durability: Durability = .full,
             busyTimeout: TimeInterval = 5,
             rejectedLimit: RejectedLimit = RejectedLimit(),
             onCommit: (@Sendable (_ deliveries: Int, _ duration: Duration) -> Void)? = nil,
-            queuesEnrichment: Bool = false
+            queuesEnrichment: Bool = false,
+            onMigration: (@Sendable (_ id: String, _ took: Duration?) -> Void)? = nil
         ) {
             self.durability = durability
             self.busyTimeout = busyTimeout
             self.rejectedLimit = rejectedLimit
             self.onCommit = onCommit
             self.queuesEnrichment = queuesEnrichment
+            self.onMigration = onMigration
         }
     }
 
@@ -187,7 +192,7 @@ public final class ArchiveStore: Sendable {
         let context = WriteContext(options: options, checkpointer: checkpointer)
         self.context = context
         groupCommit = GroupCommit { [pool] prepared in Self.commitNow(prepared, pool: pool, context: context) }
-        try migrate()
+        try migrate(onMigration: options.onMigration)
     }
 
     private static func readOnly(_ path: String) -> StoreError {
@@ -238,7 +243,7 @@ public final class ArchiveStore: Sendable {
         return migrator
     }()
 
-    private func migrate() throws(StoreError) {
+    private func migrate(onMigration: (@Sendable (String, Duration?) -> Void)?) throws(StoreError) {
         do {
             if try pool.read({ db in try Self.migrator.hasBeenSuperseded(db) }) {
                 throw StoreError(
@@ -246,7 +251,15 @@ public final class ArchiveStore: Sendable {
                     "the archive at \(path) was written by a newer circle-archive (schema \(try reader.schemaVersion() ?? "?")); upgrade circle-archive"
                 )
             }
-            try Self.migrator.migrate(pool)
+            let applied = try pool.read { db in try Self.migrator.appliedIdentifiers(db) }
+            // A new archive gets every migration at once, silently; an existing one hears of each.
+            let announce = applied.isEmpty ? nil : onMigration
+            for migration in Migrations.all where !applied.contains(migration.id) {
+                announce?(migration.id, nil)
+                let started = ContinuousClock.now
+                try Self.migrator.migrate(pool, upTo: migration.id)
+                announce?(migration.id, ContinuousClock.now - started)
+            }
         } catch let error as StoreError {
             throw error
         } catch {

@@ -119,7 +119,7 @@ extension ArchiveReader {
     public func failureReport(filter: RunFilter, into sink: inout some RowSink) throws {
         var rows: [(key: [SQLValue], counts: RunAccumulator, last: [SQLValue])] = []
         try reading { session in
-            let groups = try runGroups(.jobs, keys: ["project_slug", "workflow_name", "job_name"], filter: filter, in: session)
+            let groups = try runGroups(.jobs, keys: ["project_slug", "workflow_name", "job_name"], filter: filter, durations: false, in: session)
             for (key, counts) in groups where counts.statuses.failed > 0 {
                 var last: [SQLValue] = [.null, .null, .null]
                 if let job = counts.lastFailure?.job {

@@ -146,7 +146,8 @@ enum DurationBlob {
     }
 
     static func decode(_ bytes: [UInt8], appendingTo values: inout [Double]) {
-        values.reserveCapacity(values.count + bytes.count / 8)
+        // No reserveCapacity: a group takes many blobs, and reserving each one's exact size would
+        // copy the whole array every time (append grows it geometrically).
         bytes.withUnsafeBytes { raw in
             for offset in stride(from: 0, to: raw.count - 7, by: 8) {
                 values.append(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))))
@@ -163,12 +164,13 @@ extension RunAccumulator {
         add(status: values[base].text, duration: values[base + 1].number, stoppedAt: values[base + 2].text, job: values[base + 3].text)
     }
 
-    /// A summary row's values, from `runs` on (`RunSummaries.valueColumns`).
-    mutating func add(summary values: ArraySlice<SQLValue>) {
+    /// A summary row's values, from `runs` on (`RunSummaries.valueColumns`); its durations only
+    /// when `withDurations`.
+    mutating func add(summary values: ArraySlice<SQLValue>, withDurations: Bool = true) {
         let base = values.startIndex
         func count(_ index: Int) -> Int { Int(values[base + index].number ?? 0) }
         statuses.add(StatusCounts(runs: count(0), succeeded: count(1), failed: count(2), canceled: count(3)))
-        if case .blob(let bytes) = values[base + 4] { DurationBlob.decode(bytes, appendingTo: &durations) }
+        if withDurations, case .blob(let bytes) = values[base + 4] { DurationBlob.decode(bytes, appendingTo: &durations) }
         if let at = values[base + 5].text, let job = values[base + 6].text { noteFailure(at: at, job: job) }
     }
 }
@@ -209,6 +211,7 @@ extension ArchiveStore {
                 for day in days where !Task.isCancelled {
                     // Rebuilt from what the view holds now, whatever staled it meanwhile.
                     try await pool.write { db in try summaries.rebuild(day: day, in: db) }
+                    afterCommit()
                     refresh.days += 1
                     progress?(refresh.days, total)
                 }
@@ -231,6 +234,7 @@ extension ArchiveStore {
                         )
                         if fresh == true { try summaries.rebuild(month: month, in: db) }
                     }
+                    afterCommit()
                     refresh.months += 1
                 }
             }
@@ -239,7 +243,6 @@ extension ArchiveStore {
         } catch {
             throw StoreError(.unavailable, "cannot refresh the summaries of runs: \(describe(error))", cause: error)
         }
-        if refresh.days > 0 || refresh.months > 0 { afterCommit() }
         return refresh
     }
 }
@@ -339,13 +342,15 @@ extension ArchiveReader {
     /// The runs of `source` (jobs or workflows) the filter selects, grouped by `keys` (columns
     /// among its `RunSummaries.keyColumns`) and, when given, by `bucket` of each run's stop time
     /// (a fresh day's rows are given the day's first instant, so a bucket must not split a day
-    /// except at a `cuts` time). Exact: summaries where fresh, runs elsewhere.
+    /// except at a `cuts` time). Exact: summaries where fresh, runs elsewhere. Without
+    /// `durations`, the groups' durations are left out (runs' may be kept: cheap).
     func runGroups(
         _ source: RunSource,
         keys: [String],
         filter: RunFilter,
         bucket: ((String?) -> SQLValue)? = nil,
         cuts: [Timestamp] = [],
+        durations: Bool = true,
         in session: ReadSession
     ) throws -> [[SQLValue]: RunAccumulator] {
         let summaries = source == .jobs ? RunSummaries.jobs : RunSummaries.workflows
@@ -374,7 +379,9 @@ extension ArchiveReader {
                 row: { row in groups[groupKey(row, stamp: row[keyCount + 2].text), default: RunAccumulator()].add(run: row[keyCount...]) }
             )
         }
-        func readSummaries(_ table: String, _ range: [String], _ arguments: [SQLValue], stamp: (SQLValue) -> String?) throws {
+        // A day's bucket, worked out once per day rather than once per row.
+        var dayBuckets: [SQLValue: SQLValue] = [:]
+        func readSummaries(_ table: String, _ range: [String], _ arguments: [SQLValue]) throws {
             let period = table == summaries.days ? "day" : "month"
             let valueCount = RunSummaries.valueColumns.count
             try session.stream(
@@ -382,8 +389,19 @@ extension ArchiveReader {
                 arguments: filterArguments + arguments,
                 columns: { _ in },
                 row: { row in
-                    groups[groupKey(row, stamp: stamp(row[keyCount + valueCount])), default: RunAccumulator()]
-                        .add(summary: row[keyCount..<(keyCount + valueCount)])
+                    var key = keyIndexes.map { row[$0] }
+                    if let bucket {
+                        // Only day rows have buckets (months are read without): the day's first instant.
+                        let day = row[keyCount + valueCount]
+                        if let known = dayBuckets[day] {
+                            key.append(known)
+                        } else {
+                            let value = bucket(day.text.flatMap { $0.isEmpty ? nil : $0 + "T00:00:00.000Z" })
+                            dayBuckets[day] = value
+                            key.append(value)
+                        }
+                    }
+                    groups[key, default: RunAccumulator()].add(summary: row[keyCount..<(keyCount + valueCount)], withDurations: durations)
                 }
             )
         }
@@ -401,16 +419,11 @@ extension ArchiveReader {
             case .undatedRuns:
                 try readRuns(["stopped_at IS NULL"], [])
             case .days(let from, let to):
-                try readSummaries(
-                    summaries.days,
-                    ["day >= ?", "day < ?"],
-                    [.text(from ?? "0000-00-00"), .text(to ?? "9999-99-99")],
-                    stamp: { $0.text.map { $0 + "T00:00:00.000Z" } }
-                )
+                try readSummaries(summaries.days, ["day >= ?", "day < ?"], [.text(from ?? "0000-00-00"), .text(to ?? "9999-99-99")])
             case .undatedDay:
-                try readSummaries(summaries.days, ["day = ''"], [], stamp: { _ in nil })
+                try readSummaries(summaries.days, ["day = ''"], [])
             case .months(let from, let to):
-                try readSummaries(summaries.months, ["month >= ?", "month < ?"], [.text(from), .text(to)], stamp: { _ in nil })
+                try readSummaries(summaries.months, ["month >= ?", "month < ?"], [.text(from), .text(to)])
             }
         }
         return groups

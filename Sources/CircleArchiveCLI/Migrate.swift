@@ -1,5 +1,6 @@
 import ArchiveStore
 import ArgumentParser
+import Foundation
 
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,7 +20,12 @@ struct Migrate: AsyncParsableCommand {
     @OptionGroup var archive: ArchiveOptions
 
     func run() async throws {
-        let store = try ArchiveStore(path: archive.databasePath(processEnvironment))
+        let store = try ArchiveStore(
+            path: archive.databasePath(processEnvironment),
+            options: .init(onMigration: { id, took in
+                printMessage(took.map { "applied \(id) in \(String(format: "%.1f", $0 / .seconds(1))) s" } ?? "applying \(id)…")
+            })
+        )
         let progress = ProgressLine.onTerminal()
         let outcome = await Interruptible.run {
             try await store.refreshSummaries(showing: progress)
