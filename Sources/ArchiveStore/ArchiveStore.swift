@@ -181,6 +181,10 @@ public final class ArchiveStore: Sendable {
                 // Event ids are random, so inserts touch index pages all over the file: a 64 MiB
                 // page cache for the writer keeps them from being read back from disk each batch.
                 try db.execute(sql: "PRAGMA cache_size = -65536")
+                // The summaries' triggers (migration 0008) make each upsert keep a statement
+                // journal, so that the statement can be undone alone; in a temporary file, that
+                // is a write call per page touched. In memory it costs nothing.
+                try db.execute(sql: "PRAGMA temp_store = MEMORY")
             }
         } catch let error as StoreError {
             throw error
