@@ -1,18 +1,19 @@
--- Summaries of job and workflow runs per UTC day and per month (issue 18), so that reports over
+-- Summaries of job and workflow runs per UTC day, per ISO week and per month (issue 18), so that reports over
 -- years of runs read a few rows per job and day instead of every run. They are a cache of the
 -- views `job_runs` and `workflow_runs`, never a source: a day's rows are rebuilt from its view as a
 -- whole (`ArchiveStore.refreshSummaries`), and reports read a day from its rows only while it is
 -- fresh, otherwise from the view itself (see RunSummaries.swift). Reports are therefore exact
 -- whatever has been refreshed.
 --
--- One row per day (or month) and project, workflow, job (for job runs) and branch: the view's
+-- One row per day (or week, or month) and project, workflow, job (for job runs) and branch: the view's
 -- columns reports group and filter by, under the same names.
 -- * runs, succeeded, failed, canceled: counted as every report counts statuses (`StatusCounts`).
 -- * durations: the runs' known `duration_seconds`, ascending, as 8-byte little-endian IEEE
 --   doubles, so nearest-rank percentiles stay exact; NULL when no run has one.
 -- * last_failed_at, last_failed_id: the latest failure and its job (or workflow) id; of failures
 --   at the same time, the greatest id.
--- `day` is substr(stopped_at, 1, 10), '' for runs with no stopped_at; `month` is its first 7.
+-- `day` is substr(stopped_at, 1, 10), '' for runs with no stopped_at; `month` is its first 7;
+-- `week` is the week's Monday (`date(day, '-6 days', 'weekday 1')`).
 -- IF NOT EXISTS throughout, so that the migration can run again over its own work.
 CREATE TABLE IF NOT EXISTS job_run_days (
     day            TEXT NOT NULL,
@@ -46,6 +47,22 @@ CREATE TABLE IF NOT EXISTS job_run_months (
 );
 CREATE INDEX IF NOT EXISTS job_run_months_by_month ON job_run_months (month);
 
+CREATE TABLE IF NOT EXISTS job_run_weeks (
+    week           TEXT NOT NULL,
+    project_slug   TEXT,
+    workflow_name  TEXT,
+    job_name       TEXT,
+    branch         TEXT,
+    runs           INTEGER NOT NULL,
+    succeeded      INTEGER NOT NULL,
+    failed         INTEGER NOT NULL,
+    canceled       INTEGER NOT NULL,
+    durations      BLOB,
+    last_failed_at TEXT,
+    last_failed_id TEXT
+);
+CREATE INDEX IF NOT EXISTS job_run_weeks_by_week ON job_run_weeks (week);
+
 CREATE TABLE IF NOT EXISTS workflow_run_days (
     day            TEXT NOT NULL,
     project_slug   TEXT,
@@ -76,13 +93,30 @@ CREATE TABLE IF NOT EXISTS workflow_run_months (
 );
 CREATE INDEX IF NOT EXISTS workflow_run_months_by_month ON workflow_run_months (month);
 
--- Days whose rows no longer match their view (or were never built), and months to rebuild from
--- their days. Filled by the triggers below in the transaction that changes a run, so no change
+CREATE TABLE IF NOT EXISTS workflow_run_weeks (
+    week           TEXT NOT NULL,
+    project_slug   TEXT,
+    workflow_name  TEXT,
+    branch         TEXT,
+    runs           INTEGER NOT NULL,
+    succeeded      INTEGER NOT NULL,
+    failed         INTEGER NOT NULL,
+    canceled       INTEGER NOT NULL,
+    durations      BLOB,
+    last_failed_at TEXT,
+    last_failed_id TEXT
+);
+CREATE INDEX IF NOT EXISTS workflow_run_weeks_by_week ON workflow_run_weeks (week);
+
+-- Days whose rows no longer match their view (or were never built), and months and weeks to
+-- rebuild from their days. Filled by the triggers below in the transaction that changes a run, so no change
 -- can slip past them; emptied by the refresh.
 CREATE TABLE IF NOT EXISTS job_run_days_stale (day TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS job_run_months_stale (month TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS job_run_weeks_stale (week TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS workflow_run_days_stale (day TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS workflow_run_months_stale (month TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS workflow_run_weeks_stale (week TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;
 
 -- (ON CONFLICT, not INSERT OR IGNORE: a trigger's OR clause gives way to the upsert that fires it.)
 -- A run's row in its view changes when its own row changes a column the view reads, or when a

@@ -27,9 +27,9 @@ public func buildApplication(
             queuesEnrichment: configuration.enrichment != nil,
             onMigration: { id, took in
                 if let took {
-                    logger.info("migrated the archive", metadata: ["migration": "\(id)", "seconds": "\(took.components.seconds)"])
+                    logger.info("migrated the archive", metadata: ["migrations": "\(id)", "seconds": "\(took.components.seconds)"])
                 } else {
-                    logger.info("migrating the archive; on a large one this can take minutes", metadata: ["migration": "\(id)"])
+                    logger.info("migrating the archive; on a large one this can take minutes", metadata: ["migrations": "\(id)"])
                 }
             }
         )
@@ -233,12 +233,12 @@ struct SummaryService: Service {
                             logger.info("summarizing job runs for reports", metadata: ["day": "\(done)", "of": "\(total)"])
                         }
                     }
-                    if refresh.days + refresh.months > 0 {
+                    if refresh.days + refresh.periods > 0 {
                         let seconds = (ContinuousClock.now - started).components.seconds
                         logger.log(
                             level: first ? .info : .debug,
                             "summaries refreshed",
-                            metadata: ["days": "\(refresh.days)", "months": "\(refresh.months)", "seconds": "\(seconds)"]
+                            metadata: ["days": "\(refresh.days)", "months and weeks": "\(refresh.periods)", "seconds": "\(seconds)"]
                         )
                     }
                 } catch {

@@ -35,8 +35,8 @@ public final class ArchiveStore: Sendable {
         /// Queue each newly archived numbered job for enrichment (`enrichment_queue`), in the
         /// transaction that archives its event: on when `serve` has an API token.
         public var queuesEnrichment: Bool
-        /// Told before each pending migration is applied (its id, and nil) and after (its id and
-        /// how long it took), so a long upgrade is not a silent one.
+        /// Told before an existing archive's pending migrations are applied (their ids, and nil)
+        /// and after (their ids and how long they took), so a long upgrade is not a silent one.
         public var onMigration: (@Sendable (_ id: String, _ took: Duration?) -> Void)?
 
         public init(
@@ -256,14 +256,14 @@ public final class ArchiveStore: Sendable {
                 )
             }
             let applied = try pool.read { db in try Self.migrator.appliedIdentifiers(db) }
-            // A new archive gets every migration at once, silently; an existing one hears of each.
-            let announce = applied.isEmpty ? nil : onMigration
-            for migration in Migrations.all where !applied.contains(migration.id) {
-                announce?(migration.id, nil)
-                let started = ContinuousClock.now
-                try Self.migrator.migrate(pool, upTo: migration.id)
-                announce?(migration.id, ContinuousClock.now - started)
-            }
+            // A new archive is migrated silently; an existing one hears what and how long. (One
+            // call for all: GRDB refuses to migrate up to one that an archive has gone past.)
+            let pending = Migrations.all.map(\.id).filter { !applied.contains($0) }.joined(separator: ", ")
+            let announce = applied.isEmpty || pending.isEmpty ? nil : onMigration
+            announce?(pending, nil)
+            let started = ContinuousClock.now
+            try Self.migrator.migrate(pool)
+            announce?(pending, ContinuousClock.now - started)
         } catch let error as StoreError {
             throw error
         } catch {

@@ -66,6 +66,7 @@ extension ArchiveReader {
                 keys: grouping.keys.map(\.column),
                 filter: filter,
                 bucket: period.map { period in period.bucket },
+                rollup: period.map { $0 == .week ? .week : nil } ?? .month,
                 in: session
             )
         }
@@ -389,6 +390,7 @@ extension ArchiveReader {
                 filter: window,
                 bucket: { stoppedAt in .integer(stoppedAt.map { $0 >= recentMark } == true ? 1 : 0) },
                 cuts: [recentStart],
+                rollup: nil,
                 in: session
             )
         }

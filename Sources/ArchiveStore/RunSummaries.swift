@@ -33,13 +33,43 @@ struct UTCDay: Hashable, Comparable {
     var monday: UTCDay { UTCDay(number: number - (((number + 3) % 7) + 7) % 7) }
 }
 
+/// A span of whole days whose summary rows are merged from its days' rows: a calendar month
+/// (`YYYY-MM`), or an ISO week named by its Monday (`YYYY-MM-DD`).
+enum Rollup: String, Sendable, CaseIterable {
+    case month
+    case week
+
+    /// The period `day` falls in.
+    func period(of day: UTCDay) -> String {
+        switch self {
+        case .month: return day.month
+        case .week: return day.monday.text
+        }
+    }
+
+    /// The first day of `period` and the first of the next.
+    func days(of period: String) -> (first: UTCDay, next: UTCDay)? {
+        switch self {
+        case .month:
+            guard let first = UTCDay(prefixOf: period + "-01"), let year = Int(period.prefix(4)), let number = Int(period.suffix(2)) else {
+                return nil
+            }
+            let next = number == 12 ? String(format: "%04d-01-01", year + 1) : String(format: "%04d-%02d-01", year, number + 1)
+            return UTCDay(prefixOf: next).map { (first, $0) }
+        case .week:
+            return UTCDay(prefixOf: period).map { ($0, UTCDay(number: $0.number + 7)) }
+        }
+    }
+}
+
 /// The day and month summaries of job or workflow runs (migration 0008): a cache of `job_runs`
 /// or `workflow_runs` that reports read instead of every run where it is fresh. Building them is
 /// here; reading them is `ArchiveReader.runGroups`.
 struct RunSummaries: Sendable {
     /// The view summarized.
     let view: String
-    /// Its tables are `<prefix>_days`, `_months`, `_days_stale` and `_months_stale`.
+    /// Its tables are `<prefix>_days`, `_days_stale`, and for each rollup `_months`, `_weeks`
+    /// and their `_stale`.
     let prefix: String
     /// The view's columns a summary row is keyed by, under the same names.
     let keyColumns: [String]
@@ -63,9 +93,10 @@ struct RunSummaries: Sendable {
     static let all = [jobs, workflows]
 
     var days: String { prefix + "_days" }
-    var months: String { prefix + "_months" }
+    /// The table of a rollup's rows, and of the periods to rebuild.
+    func table(_ rollup: Rollup) -> String { "\(prefix)_\(rollup.rawValue)s" }
+    func staleTable(_ rollup: Rollup) -> String { "\(prefix)_\(rollup.rawValue)s_stale" }
     var staleDays: String { prefix + "_days_stale" }
-    var staleMonths: String { prefix + "_months_stale" }
 
     static let valueColumns = ["runs", "succeeded", "failed", "canceled", "durations", "last_failed_at", "last_failed_id"]
     /// A summary row's columns after its day or month: the keys, then `valueColumns`.
@@ -77,7 +108,7 @@ struct RunSummaries: Sendable {
     }
 
     /// Rebuilds one day's rows from the view (`''`: the runs with no stop time), marks its month
-    /// for rebuilding and the day fresh, in the caller's write transaction.
+    /// and week for rebuilding and the day fresh, in the caller's write transaction.
     func rebuild(day: String, in db: Database) throws {
         let (condition, arguments) = Self.rawCondition(day: day)
         let keyCount = keyColumns.count
@@ -91,24 +122,39 @@ struct RunSummaries: Sendable {
         try db.execute(sql: "DELETE FROM \(days) WHERE day = ?", arguments: [day])
         try insert(groups, into: days, period: day, in: db)
         try db.execute(sql: "DELETE FROM \(staleDays) WHERE day = ?", arguments: [day])
-        if !day.isEmpty {
-            try db.execute(sql: "INSERT INTO \(staleMonths) VALUES (?) ON CONFLICT DO NOTHING", arguments: [String(day.prefix(7))])
+        if let utcDay = UTCDay(prefixOf: day) {
+            for rollup in Rollup.allCases {
+                try db.execute(sql: "INSERT INTO \(staleTable(rollup)) VALUES (?) ON CONFLICT DO NOTHING", arguments: [rollup.period(of: utcDay)])
+            }
         }
     }
 
-    /// Rebuilds one month's rows from its days' rows, which must all be fresh, and marks it fresh.
-    func rebuild(month: String, in db: Database) throws {
+    /// Rebuilds one month's or week's rows from its days' rows, when they are all fresh, and
+    /// marks it fresh; otherwise leaves it stale. Whether it rebuilt.
+    func rebuild(_ rollup: Rollup, period: String, in db: Database) throws -> Bool {
+        guard let (first, next) = rollup.days(of: period) else { return false }
+        let span: [SQLValue] = [.text(first.text), .text(next.text)]
+        guard
+            try Bool.fetchOne(
+                db,
+                sql: "SELECT NOT EXISTS (SELECT 1 FROM \(staleDays) WHERE day >= ? AND day < ?)",
+                arguments: .init(span.map(\.databaseValue))
+            ) == true
+        else {
+            return false
+        }
         let keyCount = keyColumns.count
         var groups: [[SQLValue]: RunAccumulator] = [:]
         try ReadSession(db: db).stream(
-            "SELECT \(columns) FROM \(days) WHERE day BETWEEN ? AND ?",
-            arguments: [.text(month + "-01"), .text(month + "-31")],
+            "SELECT \(columns) FROM \(days) WHERE day >= ? AND day < ?",
+            arguments: span,
             columns: { _ in },
             row: { row in groups[Array(row[0..<keyCount]), default: RunAccumulator()].add(summary: row[keyCount...]) }
         )
-        try db.execute(sql: "DELETE FROM \(months) WHERE month = ?", arguments: [month])
-        try insert(groups, into: months, period: month, in: db)
-        try db.execute(sql: "DELETE FROM \(staleMonths) WHERE month = ?", arguments: [month])
+        try db.execute(sql: "DELETE FROM \(table(rollup)) WHERE \(rollup.rawValue) = ?", arguments: [period])
+        try insert(groups, into: table(rollup), period: period, in: db)
+        try db.execute(sql: "DELETE FROM \(staleTable(rollup)) WHERE \(rollup.rawValue) = ?", arguments: [period])
+        return true
     }
 
     /// The condition selecting one day's runs in a view; a day's bounds are bare dates, so that
@@ -118,10 +164,15 @@ struct RunSummaries: Sendable {
         return ("stopped_at >= ? AND stopped_at < ?", [.text(day), .text(utcDay.next.text)])
     }
 
+    /// `day`, `month` or `week`: the first column of a summary table.
+    static func periodColumn(of table: String) -> String {
+        table.hasSuffix("_months") ? "month" : table.hasSuffix("_weeks") ? "week" : "day"
+    }
+
     private func insert(_ groups: [[SQLValue]: RunAccumulator], into table: String, period: String, in db: Database) throws {
         let placeholders = Array(repeating: "?", count: 1 + keyColumns.count + Self.valueColumns.count).joined(separator: ", ")
         let statement = try db.cachedStatement(
-            sql: "INSERT INTO \(table) (\(table == days ? "day" : "month"), \(columns)) VALUES (\(placeholders))"
+            sql: "INSERT INTO \(table) (\(Self.periodColumn(of: table)), \(columns)) VALUES (\(placeholders))"
         )
         for (key, group) in groups {
             var values: [SQLValue] = [.text(period)] + key
@@ -180,14 +231,15 @@ extension RunAccumulator {
 /// What `ArchiveStore.refreshSummaries` rebuilt.
 public struct SummaryRefresh: Sendable, Equatable {
     public var days = 0
-    public var months = 0
+    /// Months and weeks.
+    public var periods = 0
 }
 
 extension ArchiveStore {
     /// Rebuilds the stale day summaries of job and workflow runs (those before `day`,
     /// `YYYY-MM-DD`, when given: `serve` leaves today, which changes with every run, to be read
-    /// from the runs), then every month whose days are all fresh. One write transaction per day or
-    /// month, so that webhooks are stored in between; cancelling stops between two. `progress` is
+    /// from the runs), then every month and week whose days are all fresh. One write transaction
+    /// per day, month or week, so that webhooks are stored in between; cancelling stops between two. `progress` is
     /// told (done, total) after each day.
     public func refreshSummaries(
         before day: String? = nil,
@@ -215,27 +267,17 @@ extension ArchiveStore {
                     refresh.days += 1
                     progress?(refresh.days, total)
                 }
-                let months = try await pool.read { db in
-                    try String.fetchAll(
-                        db,
-                        sql: """
-                            SELECT month FROM \(summaries.staleMonths) m
-                            WHERE NOT EXISTS (SELECT 1 FROM \(summaries.staleDays) WHERE day BETWEEN m.month || '-01' AND m.month || '-31')
-                            ORDER BY month
-                            """
-                    )
-                }
-                for month in months where !Task.isCancelled {
-                    try await pool.write { db in
-                        let fresh = try Bool.fetchOne(
-                            db,
-                            sql: "SELECT NOT EXISTS (SELECT 1 FROM \(summaries.staleDays) WHERE day BETWEEN ? AND ?)",
-                            arguments: [month + "-01", month + "-31"]
-                        )
-                        if fresh == true { try summaries.rebuild(month: month, in: db) }
+                for rollup in Rollup.allCases {
+                    let periods = try await pool.read { db in
+                        try String.fetchAll(db, sql: "SELECT \(rollup.rawValue) FROM \(summaries.staleTable(rollup)) ORDER BY 1")
                     }
-                    afterCommit()
-                    refresh.months += 1
+                    for period in periods where !Task.isCancelled {
+                        // A period with a stale day waits for it (a later refresh builds it).
+                        if try await pool.write({ db in try summaries.rebuild(rollup, period: period, in: db) }) {
+                            afterCommit()
+                            refresh.periods += 1
+                        }
+                    }
                 }
             }
         } catch is CancellationError {
@@ -251,8 +293,8 @@ extension ArchiveStore {
 
 /// Where a report reads one stretch of its window from.
 enum SummarySegment: Equatable {
-    /// Month rows for months in [from, to) (`YYYY-MM`).
-    case months(from: String, to: String)
+    /// Rows of the plan's rollup for periods in [from, to) (`YYYY-MM` months, or weeks by their Monday).
+    case periods(from: String, to: String)
     /// Day rows for days in [from, to) (`YYYY-MM-DD`); nil: unbounded.
     case days(from: String?, to: String?)
     /// The day row of runs with no stop time.
@@ -263,17 +305,17 @@ enum SummarySegment: Equatable {
     case undatedRuns
 
     /// The stretches covering `since ..< until`: runs for partial days, for stale days and for
-    /// days holding a cut (a time a caller splits its groups at); months for whole fresh months
-    /// when `months` allows; day rows for the rest. Runs with no stop time count only when the
+    /// days holding a cut (a time a caller splits its groups at); the `rollup`'s rows for its
+    /// whole, fresh periods (months, or weeks); day rows for the rest. Runs with no stop time count only when the
     /// window is unbounded.
     static func plan(
         since: Timestamp?,
         until: Timestamp?,
         cuts: [Timestamp] = [],
         staleDays: Set<String>,
-        staleMonths: Set<String>,
-        builtMonths: [String],
-        months: Bool
+        rollup: Rollup?,
+        stalePeriods: Set<String> = [],
+        builtPeriods: [String] = []
     ) -> [SummarySegment] {
         var segments: [SummarySegment] = []
         var first = since.map { UTCDay($0) }
@@ -287,18 +329,16 @@ enum SummarySegment: Equatable {
         if let since, let first, first.start != since { segments.append(.runs(from: since.iso8601, to: first.text)) }
         if since == nil, until == nil { segments.append(staleDays.contains("") ? .undatedRuns : .undatedDay) }
 
-        // Days read from runs, and fresh whole months, inside [first, end).
+        // Days read from runs, and fresh whole periods, inside [first, end).
         func inside(_ day: UTCDay) -> Bool { (first.map { day >= $0 } ?? true) && (end.map { day < $0 } ?? true) }
         var rawDays = Set(staleDays.compactMap { UTCDay(prefixOf: $0) }.filter(inside))
         for cut in cuts where UTCDay(cut).start != cut && inside(UTCDay(cut)) { rawDays.insert(UTCDay(cut)) }
         var exceptions: [(from: UTCDay, to: UTCDay, segment: SummarySegment)] = rawDays.map { ($0, $0.next, .runs(from: $0.text, to: $0.next.text)) }
-        if months {
-            let unusable = staleMonths.union(rawDays.map(\.month))
-            for month in builtMonths where !unusable.contains(month) {
-                guard let start = UTCDay(prefixOf: month + "-01") else { continue }
-                let next = UTCDay(prefixOf: nextMonth(month) + "-01")!
-                guard inside(start), end.map({ next <= $0 }) ?? true else { continue }
-                exceptions.append((start, next, .months(from: month, to: nextMonth(month))))
+        if let rollup {
+            let unusable = stalePeriods.union(rawDays.map(rollup.period(of:)))
+            for period in builtPeriods where !unusable.contains(period) {
+                guard let (start, next) = rollup.days(of: period), inside(start), end.map({ next <= $0 }) ?? true else { continue }
+                exceptions.append((start, next, .periods(from: period, to: rollup.period(of: next))))
             }
         }
         exceptions.sort { $0.from < $1.from }
@@ -322,19 +362,13 @@ enum SummarySegment: Equatable {
             switch (joined.last, segment) {
             case (.runs(let from, let middle)?, .runs(let start, let to)) where middle != nil && middle == start:
                 joined[joined.count - 1] = .runs(from: from, to: to)
-            case (.months(let from, let middle)?, .months(let start, let to)) where middle == start:
-                joined[joined.count - 1] = .months(from: from, to: to)
+            case (.periods(let from, let middle)?, .periods(let start, let to)) where middle == start:
+                joined[joined.count - 1] = .periods(from: from, to: to)
             default:
                 joined.append(segment)
             }
         }
         return joined
-    }
-
-    static func nextMonth(_ month: String) -> String {
-        let year = Int(month.prefix(4))!
-        let number = Int(month.suffix(2))!
-        return number == 12 ? String(format: "%04d-01", year + 1) : String(format: "%04d-%02d", year, number + 1)
     }
 }
 
@@ -342,7 +376,8 @@ extension ArchiveReader {
     /// The runs of `source` (jobs or workflows) the filter selects, grouped by `keys` (columns
     /// among its `RunSummaries.keyColumns`) and, when given, by `bucket` of each run's stop time
     /// (a fresh day's rows are given the day's first instant, so a bucket must not split a day
-    /// except at a `cuts` time). Exact: summaries where fresh, runs elsewhere. Without
+    /// except at a `cuts` time, nor a `rollup` period: nil for daily buckets, `.week` for weekly
+    /// ones). Exact: summaries where fresh, runs elsewhere. Without
     /// `durations`, the groups' durations are left out (runs' may be kept: cheap).
     func runGroups(
         _ source: RunSource,
@@ -350,6 +385,7 @@ extension ArchiveReader {
         filter: RunFilter,
         bucket: ((String?) -> SQLValue)? = nil,
         cuts: [Timestamp] = [],
+        rollup: Rollup? = .month,
         durations: Bool = true,
         in session: ReadSession
     ) throws -> [[SQLValue]: RunAccumulator] {
@@ -382,7 +418,7 @@ extension ArchiveReader {
         // A day's bucket, worked out once per day rather than once per row.
         var dayBuckets: [SQLValue: SQLValue] = [:]
         func readSummaries(_ table: String, _ range: [String], _ arguments: [SQLValue]) throws {
-            let period = table == summaries.days ? "day" : "month"
+            let period = RunSummaries.periodColumn(of: table)
             let valueCount = RunSummaries.valueColumns.count
             try session.stream(
                 "SELECT \(summaries.columns), \(period) FROM \(table) \(conditions(range))",
@@ -391,7 +427,7 @@ extension ArchiveReader {
                 row: { row in
                     var key = keyIndexes.map { row[$0] }
                     if let bucket {
-                        // Only day rows have buckets (months are read without): the day's first instant.
+                        // Day and week rows have buckets (months are read without): the first instant.
                         let day = row[keyCount + valueCount]
                         if let known = dayBuckets[day] {
                             key.append(known)
@@ -408,7 +444,7 @@ extension ArchiveReader {
 
         // A workflow's job-name filter asks for its jobs, which its summaries do not hold.
         let usable = useSummaries && !(source == .workflows && filter.job != nil)
-        for segment in try plan(summaries, filter: filter, cuts: cuts, months: bucket == nil, usable: usable, in: session) {
+        for segment in try plan(summaries, filter: filter, cuts: cuts, rollup: rollup, usable: usable, in: session) {
             switch segment {
             case .runs(let from, let to):
                 var range: [String] = []
@@ -422,8 +458,9 @@ extension ArchiveReader {
                 try readSummaries(summaries.days, ["day >= ?", "day < ?"], [.text(from ?? "0000-00-00"), .text(to ?? "9999-99-99")])
             case .undatedDay:
                 try readSummaries(summaries.days, ["day = ''"], [])
-            case .months(let from, let to):
-                try readSummaries(summaries.months, ["month >= ?", "month < ?"], [.text(from), .text(to)])
+            case .periods(let from, let to):
+                guard let rollup else { preconditionFailure("periods are planned only with a rollup") }
+                try readSummaries(summaries.table(rollup), ["\(rollup.rawValue) >= ?", "\(rollup.rawValue) < ?"], [.text(from), .text(to)])
             }
         }
         return groups
@@ -435,22 +472,29 @@ extension ArchiveReader {
         _ summaries: RunSummaries,
         filter: RunFilter,
         cuts: [Timestamp],
-        months: Bool,
+        rollup: Rollup?,
         usable: Bool = true,
         in session: ReadSession
     ) throws -> [SummarySegment] {
         guard usable else { return [.runs(from: filter.since?.iso8601, to: filter.until?.iso8601)] }
         let staleDays = Set(try String.fetchAll(session.db, sql: "SELECT day FROM \(summaries.staleDays)"))
-        let staleMonths = Set(try String.fetchAll(session.db, sql: "SELECT month FROM \(summaries.staleMonths)"))
-        let builtMonths = months ? try String.fetchAll(session.db, sql: "SELECT DISTINCT month FROM \(summaries.months) ORDER BY month") : []
+        var stalePeriods: Set<String> = []
+        var builtPeriods: [String] = []
+        if let rollup {
+            stalePeriods = Set(try String.fetchAll(session.db, sql: "SELECT \(rollup.rawValue) FROM \(summaries.staleTable(rollup))"))
+            builtPeriods = try String.fetchAll(
+                session.db,
+                sql: "SELECT DISTINCT \(rollup.rawValue) FROM \(summaries.table(rollup)) ORDER BY 1"
+            )
+        }
         return SummarySegment.plan(
             since: filter.since,
             until: filter.until,
             cuts: cuts,
             staleDays: staleDays,
-            staleMonths: staleMonths,
-            builtMonths: builtMonths,
-            months: months
+            rollup: rollup,
+            stalePeriods: stalePeriods,
+            builtPeriods: builtPeriods
         )
     }
 }

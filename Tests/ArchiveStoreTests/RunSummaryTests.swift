@@ -156,15 +156,20 @@ import Testing
         }
         let refresh = try await store.refreshSummaries()
         try Self.expectSameReports(store, "seed \(seed), all refreshed")
-        for table in ["job_run_days_stale", "job_run_months_stale", "workflow_run_days_stale", "workflow_run_months_stale"] {
-            #expect(try store.reader.value("SELECT count(*) FROM \(table)") == .integer(0), "\(table)")
+        for summaries in ["job_run", "workflow_run"] {
+            for table in ["days", "months", "weeks"].map({ "\(summaries)_\($0)_stale" }) {
+                #expect(try store.reader.value("SELECT count(*) FROM \(table)") == .integer(0), "\(table)")
+            }
         }
-        #expect(refresh.months > 0 || refresh.days == 0)
+        #expect(refresh.periods > 0 || refresh.days == 0)
 
         // All refreshed, an all-time report reads months, days and no runs but the undated.
-        let plan = try store.reader.reading { try store.reader.plan(.jobs, filter: RunFilter(), cuts: [], months: true, in: $0) }
-        #expect(plan.contains(.months(from: "2024-01", to: "2024-05")), "\(plan)")
+        let plan = try store.reader.reading { try store.reader.plan(.jobs, filter: RunFilter(), cuts: [], rollup: .month, in: $0) }
+        #expect(plan.contains(.periods(from: "2024-01", to: "2024-05")), "\(plan)")
         #expect(!plan.contains { if case .runs = $0 { return true } else { return false } }, "\(plan)")
+        // A weekly trend reads whole weeks from week rows.
+        let weekly = try store.reader.reading { try store.reader.plan(.jobs, filter: RunFilter(), cuts: [], rollup: .week, in: $0) }
+        #expect(weekly.contains { if case .periods(let from, _) = $0 { return from <= "2024-01-22" } else { return false } }, "\(weekly)")
 
         // Late corrections of old runs, one kind at a time: each stales what it changes, and
         // reports stay exact before the next refresh.
@@ -276,9 +281,8 @@ import Testing
             since: at("2024-01-30T12:00:00Z"),
             until: at("2024-04-02T06:00:00Z"),
             staleDays: ["2024-02-10", "2024-02-11", "2024-03-31", "2023-05-01", ""],
-            staleMonths: [],
-            builtMonths: ["2024-01", "2024-02", "2024-03"],
-            months: true
+            rollup: .month,
+            builtPeriods: ["2024-01", "2024-02", "2024-03"]
         )
         #expect(
             plan == [
@@ -296,13 +300,14 @@ import Testing
             until: nil,
             cuts: [at("2024-03-15T08:00:00Z")],
             staleDays: ["2024-04-03"],
-            staleMonths: ["2024-01"],
-            builtMonths: ["2024-01", "2024-02", "2024-03", "2024-04"],
-            months: true
+            rollup: .month,
+            stalePeriods: ["2024-01"],
+            builtPeriods: ["2024-01", "2024-02", "2024-03", "2024-04"]
         )
         #expect(
             allTime == [
-                .undatedDay, .days(from: nil, to: "2024-02-01"), .months(from: "2024-02", to: "2024-03"), .days(from: "2024-03-01", to: "2024-03-15"),
+                .undatedDay, .days(from: nil, to: "2024-02-01"), .periods(from: "2024-02", to: "2024-03"),
+                .days(from: "2024-03-01", to: "2024-03-15"),
                 .runs(from: "2024-03-15", to: "2024-03-16"), .days(from: "2024-03-16", to: "2024-04-03"), .runs(from: "2024-04-03", to: "2024-04-04"),
                 .days(from: "2024-04-04", to: nil),
             ]
@@ -313,10 +318,28 @@ import Testing
                 since: at("2024-02-10T01:00:00Z"),
                 until: at("2024-02-10T02:00:00Z"),
                 staleDays: [],
-                staleMonths: [],
-                builtMonths: [],
-                months: true
+                rollup: .month
             ) == [.runs(from: "2024-02-10T01:00:00.000Z", to: "2024-02-10T02:00:00.000Z")]
+        )
+    }
+
+    @Test func weeksAreReadWhereWholeAndFresh() {
+        func at(_ text: String) -> Timestamp { Timestamp(iso8601: text)! }
+        // Mondays: 2024-02-05, 12, 19, 26. The week of the 12th has a stale day.
+        let plan = SummarySegment.plan(
+            since: at("2024-02-04T00:00:00Z"),
+            until: at("2024-03-01T00:00:00Z"),
+            staleDays: ["2024-02-14"],
+            rollup: .week,
+            builtPeriods: ["2024-01-29", "2024-02-05", "2024-02-12", "2024-02-19", "2024-02-26"]
+        )
+        #expect(
+            plan == [
+                .days(from: "2024-02-04", to: "2024-02-05"), .periods(from: "2024-02-05", to: "2024-02-12"),
+                .days(from: "2024-02-12", to: "2024-02-14"), .runs(from: "2024-02-14", to: "2024-02-15"),
+                .days(from: "2024-02-15", to: "2024-02-19"), .periods(from: "2024-02-19", to: "2024-02-26"),
+                .days(from: "2024-02-26", to: "2024-03-01"),
+            ]
         )
     }
 

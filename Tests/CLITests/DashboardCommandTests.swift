@@ -1,3 +1,4 @@
+import ArchiveMigrations
 import ArchiveStore
 import ArchiveTestSupport
 import ArgumentParser
@@ -64,6 +65,9 @@ import Testing
         )
         let migrate = try await run(["migrate", "--db", path])
         #expect(migrate.status == 0, "\(migrate.stderr)")
+        // An upgrade says what it applies and how long it took.
+        let last = try #require(Migrations.all.last?.id)
+        #expect(migrate.stderr.contains("applying \(last)…") && migrate.stderr.contains("applied \(last) in "), "\(migrate.stderr)")
     }
 
     /// README: the standalone dashboard listens on 127.0.0.1:8090 unless told otherwise.
