@@ -62,7 +62,7 @@ enum Rollup: String, Sendable, CaseIterable {
     }
 }
 
-/// The day and month summaries of job or workflow runs (migration 0008): a cache of `job_runs`
+/// The day, week and month summaries of job or workflow runs (migration 0008): a cache of `job_runs`
 /// or `workflow_runs` that reports read instead of every run where it is fresh. Building them is
 /// here; reading them is `ArchiveReader.runGroups`.
 struct RunSummaries: Sendable {
@@ -99,7 +99,7 @@ struct RunSummaries: Sendable {
     var staleDays: String { prefix + "_days_stale" }
 
     static let valueColumns = ["runs", "succeeded", "failed", "canceled", "durations", "last_failed_at", "last_failed_id"]
-    /// A summary row's columns after its day or month: the keys, then `valueColumns`.
+    /// A summary row's columns after its day, week or month: the keys, then `valueColumns`.
     var columns: String { (keyColumns + Self.valueColumns).joined(separator: ", ") }
 
     /// The view's columns a run is read with: all the keys, then status, duration, stop time, id.
