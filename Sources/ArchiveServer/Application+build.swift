@@ -210,7 +210,7 @@ struct EnrichmentService: Service {
     }
 }
 
-/// Keeps the day and month summaries of job runs up to date while the server runs, so reports
+/// Keeps the summaries of job and workflow runs up to date while the server runs, so reports
 /// over long windows read few rows (see `ArchiveStore.refreshSummaries`). Today is left to be read
 /// from its runs: every new run would stale it again. An upgraded archive's days are summarized
 /// on the first pass, one transaction per day, while webhooks are stored in between; the log says

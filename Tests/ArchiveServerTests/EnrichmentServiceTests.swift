@@ -1,4 +1,5 @@
 import ArchiveBackfill
+import ArchiveModel
 import ArchiveServer
 import ArchiveStore
 import ArchiveTestSupport
@@ -59,4 +60,28 @@ func eventually(_ condition: () throws -> Bool) async throws -> Bool {
         try await Task.sleep(for: .milliseconds(50))
     }
     return try condition()
+}
+
+/// The summaries' refresh inside `serve`: a run on an earlier day is summarized in the
+/// background, today's is left to be read from the runs, and the log says what was done.
+@Suite struct SummaryServiceTests {
+    @Test func earlierDaysAreSummarizedInTheBackgroundAndTodayIsLeft() async throws {
+        let capture = LogCapture()
+        let configuration = try testConfiguration { $0.summaryInterval = .milliseconds(100) }
+        let app = try await buildApplication(configuration, logger: capture.logger(level: .debug))
+        let reader = try ArchiveReader.open(path: configuration.databasePath)
+        let now = Timestamp.now()
+        let today = String(now.iso8601.prefix(10))
+        try await app.test(.live) { client in
+            // Fixtures' runs stopped on 2024-03-05; this one stops today.
+            let earlier = try await client.deliver(Fixtures.jobCompleted(id: "e1", jobID: "j1"))
+            let current = try await client.deliver(Fixtures.jobCompleted(id: "e2", happenedAt: now.iso8601, jobID: "j2", stoppedAt: now.iso8601))
+            #expect(earlier.0 == .ok && current.0 == .ok)
+            #expect(try await eventually { try reader.texts("SELECT day FROM job_run_days_stale") == [today] })
+            #expect(try await eventually { try reader.texts("SELECT day FROM job_run_days") == ["2024-03-05"] })
+            #expect(try await eventually { try reader.texts("SELECT month FROM job_run_months") == ["2024-03"] })
+        }
+        // Refreshes after the first pass are told at debug level: one a day is the usual.
+        #expect(capture.lines.contains { $0.message == "summaries refreshed" }, "\(capture.lines.map(\.message))")
+    }
 }
