@@ -194,7 +194,7 @@ struct RunAccumulator {
     /// The latest failure with a known time; of several at that time, the greatest job id.
     var lastFailure: (at: String, job: String)?
 
-    mutating func add(status: String?, duration: Double?, stoppedAt: String? = nil, job: String? = nil) {
+    mutating func add(status: String?, duration: Double?, stoppedAt: String?, job: String?) {
         if statuses.add(status), let stoppedAt, let job { noteFailure(at: stoppedAt, job: job) }
         if let duration { durations.append(duration) }
     }
@@ -396,7 +396,7 @@ extension ArchiveReader {
         }
         var groups: [[SQLValue]: (before: RunAccumulator, recent: RunAccumulator)] = [:]
         for (key, part) in parts {
-            // Mutated in place: a copy taken out and put back would copy its durations.
+            // Each side is one group of `parts`, moved in whole: its bucket is the third key.
             if key[2] == .integer(1) {
                 groups[Array(key[0..<2]), default: (RunAccumulator(), RunAccumulator())].recent = part
             } else {

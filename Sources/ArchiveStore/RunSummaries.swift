@@ -111,17 +111,8 @@ struct RunSummaries: Sendable {
     /// and week for rebuilding and the day fresh, in the caller's write transaction.
     func rebuild(day: String, in db: Database) throws {
         let (condition, arguments) = Self.rawCondition(day: day)
-        let keyCount = keyColumns.count
-        var groups: [[SQLValue]: RunAccumulator] = [:]
-        try ReadSession(db: db).stream(
-            "SELECT \(runColumns) FROM \(view) WHERE \(condition)",
-            arguments: arguments,
-            columns: { _ in },
-            row: { row in groups[Array(row[0..<keyCount]), default: RunAccumulator()].add(run: row[keyCount...]) }
-        )
-        try db.execute(sql: "DELETE FROM \(days) WHERE day = ?", arguments: [day])
-        try insert(groups, into: days, period: day, in: db)
-        try db.execute(sql: "DELETE FROM \(staleDays) WHERE day = ?", arguments: [day])
+        let groups = try group("SELECT \(runColumns) FROM \(view) WHERE \(condition)", arguments, in: db) { $0.add(run: $1) }
+        try replace(day, of: days, stale: staleDays, with: groups, in: db)
         if let utcDay = UTCDay(prefixOf: day) {
             for rollup in Rollup.allCases {
                 try db.execute(sql: "INSERT INTO \(staleTable(rollup)) VALUES (?) ON CONFLICT DO NOTHING", arguments: [rollup.period(of: utcDay)])
@@ -143,18 +134,44 @@ struct RunSummaries: Sendable {
         else {
             return false
         }
+        let groups = try group("SELECT \(columns) FROM \(days) WHERE day >= ? AND day < ?", span, in: db) { $0.add(summary: $1) }
+        try replace(period, of: table(rollup), stale: staleTable(rollup), with: groups, in: db)
+        return true
+    }
+
+    /// The rows of `sql` (the key columns first) grouped by key, each row added by `add`.
+    private func group(
+        _ sql: String,
+        _ arguments: [SQLValue],
+        in db: Database,
+        add: (inout RunAccumulator, ArraySlice<SQLValue>) -> Void
+    ) throws -> [[SQLValue]: RunAccumulator] {
         let keyCount = keyColumns.count
         var groups: [[SQLValue]: RunAccumulator] = [:]
         try ReadSession(db: db).stream(
-            "SELECT \(columns) FROM \(days) WHERE day >= ? AND day < ?",
-            arguments: span,
+            sql,
+            arguments: arguments,
             columns: { _ in },
-            row: { row in groups[Array(row[0..<keyCount]), default: RunAccumulator()].add(summary: row[keyCount...]) }
+            row: { row in add(&groups[Array(row[0..<keyCount]), default: RunAccumulator()], row[keyCount...]) }
         )
-        try db.execute(sql: "DELETE FROM \(table(rollup)) WHERE \(rollup.rawValue) = ?", arguments: [period])
-        try insert(groups, into: table(rollup), period: period, in: db)
-        try db.execute(sql: "DELETE FROM \(staleTable(rollup)) WHERE \(rollup.rawValue) = ?", arguments: [period])
-        return true
+        return groups
+    }
+
+    /// Replaces `period`'s rows of `table` with `groups` and marks the period fresh in `stale`.
+    private func replace(_ period: String, of table: String, stale: String, with groups: [[SQLValue]: RunAccumulator], in db: Database) throws {
+        let column = Self.periodColumn(of: table)
+        try db.execute(sql: "DELETE FROM \(table) WHERE \(column) = ?", arguments: [period])
+        let placeholders = Array(repeating: "?", count: 1 + keyColumns.count + Self.valueColumns.count).joined(separator: ", ")
+        let statement = try db.cachedStatement(sql: "INSERT INTO \(table) (\(column), \(columns)) VALUES (\(placeholders))")
+        for (key, group) in groups {
+            var values: [SQLValue] = [.text(period)] + key
+            values += [group.statuses.runs, group.statuses.succeeded, group.statuses.failed, group.statuses.canceled].map { .integer(Int64($0)) }
+            values.append(group.durations.isEmpty ? .null : .blob(DurationBlob.encode(group.durations.sorted())))
+            values += [SQLValue(group.lastFailure?.at), SQLValue(group.lastFailure?.job)]
+            statement.arguments = StatementArguments(values.map(\.databaseValue))
+            try statement.execute()
+        }
+        try db.execute(sql: "DELETE FROM \(stale) WHERE \(column) = ?", arguments: [period])
     }
 
     /// The condition selecting one day's runs in a view; a day's bounds are bare dates, so that
@@ -167,21 +184,6 @@ struct RunSummaries: Sendable {
     /// `day`, `month` or `week`: the first column of a summary table.
     static func periodColumn(of table: String) -> String {
         table.hasSuffix("_months") ? "month" : table.hasSuffix("_weeks") ? "week" : "day"
-    }
-
-    private func insert(_ groups: [[SQLValue]: RunAccumulator], into table: String, period: String, in db: Database) throws {
-        let placeholders = Array(repeating: "?", count: 1 + keyColumns.count + Self.valueColumns.count).joined(separator: ", ")
-        let statement = try db.cachedStatement(
-            sql: "INSERT INTO \(table) (\(Self.periodColumn(of: table)), \(columns)) VALUES (\(placeholders))"
-        )
-        for (key, group) in groups {
-            var values: [SQLValue] = [.text(period)] + key
-            values += [group.statuses.runs, group.statuses.succeeded, group.statuses.failed, group.statuses.canceled].map { .integer(Int64($0)) }
-            values.append(group.durations.isEmpty ? .null : .blob(DurationBlob.encode(group.durations.sorted())))
-            values += [SQLValue(group.lastFailure?.at), SQLValue(group.lastFailure?.job)]
-            statement.arguments = StatementArguments(values.map(\.databaseValue))
-            try statement.execute()
-        }
     }
 }
 
@@ -394,9 +396,10 @@ extension ArchiveReader {
         var groups: [[SQLValue]: RunAccumulator] = [:]
         let keyCount = summaries.keyColumns.count
         let keyIndexes = keys.map { summaries.keyColumns.firstIndex(of: $0)! }
-        func groupKey(_ row: [SQLValue], stamp: String?) -> [SQLValue] {
+        /// The row's key, and its bucket when there is one (`bucketOf` is asked only then).
+        func groupKey(_ row: [SQLValue], bucketOf: () -> SQLValue) -> [SQLValue] {
             var key = keyIndexes.map { row[$0] }
-            if let bucket { key.append(bucket(stamp)) }
+            if bucket != nil { key.append(bucketOf()) }
             return key
         }
         var keyless = filter
@@ -412,7 +415,9 @@ extension ArchiveReader {
                 "SELECT \(summaries.runColumns) FROM \(summaries.view) \(conditions(range))",
                 arguments: filterArguments + arguments,
                 columns: { _ in },
-                row: { row in groups[groupKey(row, stamp: row[keyCount + 2].text), default: RunAccumulator()].add(run: row[keyCount...]) }
+                row: { row in
+                    groups[groupKey(row) { bucket!(row[keyCount + 2].text) }, default: RunAccumulator()].add(run: row[keyCount...])
+                }
             )
         }
         // A day's bucket, worked out once per day rather than once per row.
@@ -425,17 +430,13 @@ extension ArchiveReader {
                 arguments: filterArguments + arguments,
                 columns: { _ in },
                 row: { row in
-                    var key = keyIndexes.map { row[$0] }
-                    if let bucket {
-                        // Day and week rows have buckets (months are read without): the first instant.
+                    // Day and week rows have buckets (months are read without): their first instant.
+                    let key = groupKey(row) {
                         let day = row[keyCount + valueCount]
-                        if let known = dayBuckets[day] {
-                            key.append(known)
-                        } else {
-                            let value = bucket(day.text.flatMap { $0.isEmpty ? nil : $0 + "T00:00:00.000Z" })
-                            dayBuckets[day] = value
-                            key.append(value)
-                        }
+                        if let known = dayBuckets[day] { return known }
+                        let value = bucket!(day.text.flatMap { $0.isEmpty ? nil : $0 + "T00:00:00.000Z" })
+                        dayBuckets[day] = value
+                        return value
                     }
                     groups[key, default: RunAccumulator()].add(summary: row[keyCount..<(keyCount + valueCount)], withDurations: durations)
                 }
