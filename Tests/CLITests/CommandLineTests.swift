@@ -31,6 +31,8 @@ func run(_ arguments: [String], stdin: String? = nil, environment: [String: Stri
     try await blockingWork { try runToCompletion(arguments, stdin: stdin, environment: environment, directory: directory) }
 }
 
+private let spawning = NSLock()
+
 private func runToCompletion(_ arguments: [String], stdin: String?, environment: [String: String], directory: URL?) throws -> CommandResult {
     let process = Process()
     process.executableURL = binary
@@ -43,7 +45,9 @@ private func runToCompletion(_ arguments: [String], stdin: String?, environment:
     process.standardOutput = output
     process.standardError = errors
     process.standardInput = input
-    try process.run()
+    // Foundation's Process.run is not safe to call from several threads at once: a fresh-clone
+    // run crashed once in its memcpy while other tests spawned the binary. One spawn at a time.
+    try spawning.withLock { try process.run() }
     if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
     try input.fileHandleForWriting.close()
     // Read stderr on another thread so a full pipe cannot stall the child.
